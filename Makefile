@@ -1,0 +1,51 @@
+# The project's front door. Every target installs what it needs first.
+#   make test      lint + the whole test suite (what CI runs)
+#   make synth     print the CloudFormation template (no AWS credentials needed)
+#   make deploy    deploy to the account/region of your AWS CLI profile
+#   make destroy   delete the stack and everything in it
+# Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
+
+SHELL := /bin/bash
+VENV ?= .venv
+CDK_ARGS ?=
+# Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
+PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
+	"$$p" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo "$$p"; break; }; done)
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+CDK := npx --no-install cdk
+
+.PHONY: install test lint synth deploy destroy clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(VENV)/bin/python || { \
+		test -n "$(PYTHON)" || { echo "error: need python3.13 (or python3 >= 3.11) on PATH" >&2; exit 1; }; \
+		echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+lint: install
+	ruff check .
+	ruff format --check .
+
+test: lint
+	pytest
+
+synth: install
+	$(CDK) synth $(CDK_ARGS)
+
+deploy: install
+	$(CDK) deploy $(CDK_ARGS)
+
+destroy: install
+	$(CDK) destroy $(CDK_ARGS)
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,210 @@
+"""The wire protocol: what a client may send, and every frame the server sends back.
+
+docs/protocol.md describes the same rules for client authors; keep the two in step.
+Client frames are JSON objects routed by ``action``. Server frames are
+``{"type": ..., "data": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+# Error codes a client can receive.
+BAD_REQUEST = "BAD_REQUEST"
+UNKNOWN_ACTION = "UNKNOWN_ACTION"
+FORBIDDEN = "FORBIDDEN"
+CONFLICT = "CONFLICT"
+INTERNAL = "INTERNAL"
+
+# Message status only ever moves forward along this order.
+SENT, DELIVERED, READ = "sent", "delivered", "read"
+
+ID_MAX_CHARS = 128
+NAME_MAX_CHARS = 256
+MARK_READ_MAX_IDS = 100
+
+# Optional reply fields copied verbatim from sendMessage into the stored message.
+REPLY_FIELDS = ("replyToMessageId", "replyToContent", "replyToSenderName")
+# Fields of a stored message that clients see, in the seed's frame shape.
+MESSAGE_FIELDS = (
+    "messageId",
+    "conversationId",
+    "senderId",
+    "senderName",
+    "recipientId",
+    "content",
+    "timestamp",
+    "status",
+    *REPLY_FIELDS,
+    "isDeleted",
+)
+
+
+class ProtocolError(Exception):
+    """A client frame we refuse. Turned into an error frame; nothing is written."""
+
+    def __init__(self, code: str, message: str, message_id: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.message_id = message_id
+
+
+# ---- server -> client frames -------------------------------------------------
+
+
+def encode(frame: dict) -> bytes:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def message_frame(item: dict) -> dict:
+    data = {k: item[k] for k in MESSAGE_FIELDS if item.get(k) is not None}
+    if not data.get("isDeleted"):
+        data.pop("isDeleted", None)
+    return {"type": "message", "data": data}
+
+
+def ack_frame(message_id: str, status: str) -> dict:
+    return {"type": "ack", "data": {"messageId": message_id, "status": status}}
+
+
+def receipt_frame(message_id: str, conversation_id: str, status: str) -> dict:
+    data = {"messageId": message_id, "conversationId": conversation_id, "status": status}
+    return {"type": "receipt", "data": data}
+
+
+def deleted_frame(message_id: str, conversation_id: str) -> dict:
+    return {"type": "messageDeleted", "data": {"messageId": message_id, "conversationId": conversation_id}}
+
+
+def error_frame(code: str, message: str, message_id: str | None = None) -> dict:
+    data = {"code": code, "message": message}
+    if message_id is not None:
+        data["messageId"] = message_id
+    return {"type": "error", "data": data}
+
+
+# ---- client -> server frames -------------------------------------------------
+
+
+def parse_frame(body) -> dict:
+    """The JSON object a client sent, or BAD_REQUEST."""
+    if body is None or body == "":
+        raise ProtocolError(BAD_REQUEST, "empty frame: send a JSON object with an 'action'")
+    try:
+        frame = json.loads(body)
+    except (TypeError, ValueError):
+        raise ProtocolError(BAD_REQUEST, "frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError(BAD_REQUEST, "frame must be a JSON object with an 'action'")
+    return frame
+
+
+def frame_message_id(frame: dict) -> str | None:
+    """The frame's messageId if it is a usable string, so errors can name it."""
+    value = frame.get("messageId")
+    if isinstance(value, str) and 0 < len(value) <= ID_MAX_CHARS and value.isprintable():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return value
+    return None
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    message_id: str
+    conversation_id: str
+    recipient_id: str
+    content: str
+    sender_name: str | None
+    timestamp: str | None
+    sender_id: str | None
+    reply: dict
+
+
+def _string(frame: dict, field: str, *, required: bool, max_chars: int, mid: str | None) -> str | None:
+    value = frame.get(field)
+    if value is None:
+        if required:
+            raise ProtocolError(BAD_REQUEST, f"'{field}' is required", mid)
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(BAD_REQUEST, f"'{field}' must be a string", mid)
+    if not value.strip():
+        raise ProtocolError(BAD_REQUEST, f"'{field}' must not be empty", mid)
+    if len(value) > max_chars:
+        raise ProtocolError(BAD_REQUEST, f"'{field}' is longer than {max_chars} characters", mid)
+    _utf8_size(value, field, 4 * max_chars, mid)
+    return value
+
+
+def _utf8_size(value: str, field: str, limit: int, mid: str | None) -> None:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates from a "\ud800" escape
+        raise ProtocolError(BAD_REQUEST, f"'{field}' is not valid Unicode text", mid) from None
+    if size > limit:
+        raise ProtocolError(BAD_REQUEST, f"'{field}' is {size} bytes; the limit is {limit}", mid)
+
+
+def _timestamp(value: str | None, mid: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProtocolError(BAD_REQUEST, "'timestamp' must be ISO-8601, e.g. 2025-10-21T10:30:00Z", mid) from None
+    return value
+
+
+def parse_send_message(frame: dict, max_content_bytes: int) -> SendMessage:
+    mid = frame_message_id(frame)
+    message_id = _string(frame, "messageId", required=True, max_chars=ID_MAX_CHARS, mid=mid)
+    conversation_id = _string(frame, "conversationId", required=True, max_chars=ID_MAX_CHARS, mid=mid)
+    recipient_id = _string(frame, "recipientId", required=True, max_chars=ID_MAX_CHARS, mid=mid)
+    content = frame.get("content")
+    if not isinstance(content, str) or content == "":
+        raise ProtocolError(BAD_REQUEST, "'content' is required and must be a non-empty string", mid)
+    _utf8_size(content, "content", max_content_bytes, mid)
+    reply = {
+        "replyToMessageId": _string(frame, "replyToMessageId", required=False, max_chars=ID_MAX_CHARS, mid=mid),
+        "replyToContent": frame.get("replyToContent"),
+        "replyToSenderName": _string(frame, "replyToSenderName", required=False, max_chars=NAME_MAX_CHARS, mid=mid),
+    }
+    if reply["replyToContent"] is not None:
+        if not isinstance(reply["replyToContent"], str):
+            raise ProtocolError(BAD_REQUEST, "'replyToContent' must be a string", mid)
+        _utf8_size(reply["replyToContent"], "replyToContent", max_content_bytes, mid)
+    sender_name = _string(frame, "senderName", required=False, max_chars=NAME_MAX_CHARS, mid=mid)
+    timestamp = _string(frame, "timestamp", required=False, max_chars=64, mid=mid)
+    sender_id = _string(frame, "senderId", required=False, max_chars=ID_MAX_CHARS, mid=mid)
+    return SendMessage(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        recipient_id=recipient_id,
+        content=content,
+        sender_name=sender_name,
+        timestamp=_timestamp(timestamp, mid),
+        sender_id=sender_id,
+        reply={k: v for k, v in reply.items() if v is not None},
+    )
+
+
+def parse_mark_read(frame: dict) -> list[str]:
+    ids = frame.get("messageIds")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MARK_READ_MAX_IDS:
+        raise ProtocolError(BAD_REQUEST, f"'messageIds' must be a list of 1 to {MARK_READ_MAX_IDS} message ids")
+    for value in ids:
+        if not isinstance(value, str) or not value.strip() or len(value) > ID_MAX_CHARS:
+            raise ProtocolError(BAD_REQUEST, "every entry of 'messageIds' must be a non-empty string id")
+        _utf8_size(value, "messageIds", 4 * ID_MAX_CHARS, None)
+    return list(dict.fromkeys(ids))  # drop repeats, keep order
+
+
+def parse_delete_message(frame: dict) -> str:
+    mid = frame_message_id(frame)
+    return _string(frame, "messageId", required=True, max_chars=ID_MAX_CHARS, mid=mid)

@@ -1,0 +1,132 @@
+"""Every context key the app reads, with its default. app.py parses them once; no
+Construct reads context or environment variables itself.
+
+Context comes from cdk.json or ``-c key=value`` (always a string on the command line).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+BASE_STACK_NAME = "RealtimeMessaging"
+# content and replyToContent travel in one frame, and API Gateway caps frames at 128 KB.
+MAX_CONTENT_BYTES_LIMIT = 60 * 1024
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    instance: str = ""
+    stage: str = "production"
+    auth: str = "cognito"
+    user_pool_id: str | None = None
+    user_pool_client_ids: tuple[str, ...] = field(default_factory=tuple)
+    connection_ttl_hours: int = 24
+    max_content_bytes: int = 16 * 1024
+    log_retention_days: int = 14
+    retain_data: bool = False
+
+    @property
+    def stack_name(self) -> str:
+        return f"{BASE_STACK_NAME}-{self.instance}" if self.instance else BASE_STACK_NAME
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
+        """Build from ``node.try_get_context``; raises ConfigError with a fix-it message."""
+        instance = _text(get("instance"), "")
+        if instance and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,29}", instance):
+            raise ConfigError("instance must start with a letter and use only letters, digits and '-' (max 30)")
+        stage = _text(get("stage"), "production")
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,128}", stage):
+            raise ConfigError("stage must be 1-128 letters, digits or '_' (API Gateway's rule for stage names)")
+        auth = _text(get("auth"), "cognito")
+        if auth not in ("cognito", "dev"):
+            raise ConfigError("auth must be 'cognito' (default) or 'dev'")
+        pool_id = _text(get("userPoolId"), "") or None
+        client_ids = _list(get("userPoolClientIds"))
+        if bool(pool_id) != bool(client_ids):
+            raise ConfigError(
+                "userPoolId and userPoolClientIds go together: give both to use an existing pool, or neither"
+            )
+        if pool_id and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+", pool_id):
+            raise ConfigError(f"userPoolId {pool_id!r} does not look like <region>_<id>, e.g. us-east-1_AbC123")
+        retention = _int(get("logRetentionDays"), 14, "logRetentionDays", 1, 3653)
+        if retention not in LOG_RETENTION_DAYS:
+            raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {LOG_RETENTION_DAYS}")
+        return cls(
+            instance=instance,
+            stage=stage,
+            auth=auth,
+            user_pool_id=pool_id,
+            user_pool_client_ids=client_ids,
+            connection_ttl_hours=_int(get("connectionTtlHours"), 24, "connectionTtlHours", 1, 24 * 30),
+            max_content_bytes=_int(get("maxContentBytes"), 16 * 1024, "maxContentBytes", 1, MAX_CONTENT_BYTES_LIMIT),
+            log_retention_days=retention,
+            retain_data=_bool(get("retainData"), False, "retainData"),
+        )
+
+
+def _text(value, default: str) -> str:
+    return default if value is None else str(value).strip()
+
+
+def _list(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(v).strip() for v in items if str(v).strip())
+
+
+def _int(value, default: int, name: str, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return number
+
+
+def _bool(value, default: bool, name: str) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")

@@ -1,0 +1,83 @@
+"""The three Lambda functions. One plain asset (lambda_src/, standard library plus the
+runtime's boto3) serves all three: no Docker, no bundling, no layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
+# Files in lambda_src that are not runtime code.
+ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", ".pytest_cache"]
+# CloudWatch's retention choices by number of days (stacks/config.py validates against these).
+RETENTION = {
+    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
+}  # fmt: skip
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        environment: dict[str, str],
+        connect_environment: dict[str, str],
+        log_retention_days: int,
+        retain_data: bool,
+    ) -> None:
+        super().__init__(scope, id)
+        code = lambda_.Code.from_asset(str(LAMBDA_SRC), exclude=ASSET_EXCLUDE)
+        removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+
+        def function(name: str, handler: str, timeout_s: int, env: dict[str, str], description: str):
+            log_group = logs.LogGroup(
+                self,
+                f"{name}Logs",
+                retention=RETENTION[log_retention_days],
+                removal_policy=removal,
+            )
+            return lambda_.Function(
+                self,
+                name,
+                description=description,
+                runtime=lambda_.Runtime.PYTHON_3_13,
+                architecture=lambda_.Architecture.ARM_64,
+                handler=handler,
+                code=code,
+                memory_size=256,
+                timeout=Duration.seconds(timeout_s),
+                environment=env,
+                log_group=log_group,
+                logging_format=lambda_.LoggingFormat.TEXT,
+            )
+
+        self.connect = function(
+            "Connect",
+            "connect.handler",
+            10,
+            {**environment, **connect_environment},
+            "WebSocket $connect: authenticate, record the connection",
+        )
+        self.disconnect = function(
+            "Disconnect", "disconnect.handler", 5, environment, "WebSocket $disconnect: forget the connection"
+        )
+        # sync may deliver a long backlog; it stops 3 s before the timeout and the client syncs again.
+        self.message = function(
+            "Message",
+            "message.handler",
+            29,
+            environment,
+            "WebSocket client actions: sendMessage, sync, markRead, deleteMessage, $default",
+        )

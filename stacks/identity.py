@@ -1,0 +1,53 @@
+"""Who may connect. ``cognito``: a user pool (created here, or an existing one named in
+context) whose tokens $connect verifies. ``dev``: no pool; ?userId= is trusted."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_cognito as cognito
+from constructs import Construct
+
+
+class Identity(Construct):
+    """Exposes ``issuer`` and ``client_ids`` (both None in dev mode) for the connect function."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        auth: str,
+        user_pool_id: str | None,
+        user_pool_client_ids: tuple[str, ...],
+        retain_data: bool,
+    ) -> None:
+        super().__init__(scope, id)
+        self.user_pool_id: str | None = None
+        self.issuer: str | None = None
+        self.client_ids: list[str] = []
+        if auth == "dev":
+            return
+        if user_pool_id:
+            region = user_pool_id.split("_", 1)[0]
+            self.user_pool_id = user_pool_id
+            self.issuer = f"https://cognito-idp.{region}.{Aws.URL_SUFFIX}/{user_pool_id}"
+            self.client_ids = list(user_pool_client_ids)
+            return
+        pool = cognito.UserPool(
+            self,
+            "UserPool",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(username=True, email=True),
+            password_policy=cognito.PasswordPolicy(min_length=12),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+        )
+        client = pool.add_client(
+            "AppClient",
+            auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
+            generate_secret=False,
+            prevent_user_existence_errors=True,
+        )
+        self.user_pool_id = pool.user_pool_id
+        self.issuer = pool.user_pool_provider_url
+        self.client_ids = [client.user_pool_client_id]

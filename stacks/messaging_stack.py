@@ -1,0 +1,83 @@
+"""The whole backend in one Stack: tables, identity, functions, WebSocket API."""
+
+from __future__ import annotations
+
+from aws_cdk import Annotations, CfnOutput, Stack
+from constructs import Construct
+
+from .api import WebSocket
+from .config import StackConfig
+from .functions import Functions
+from .identity import Identity
+from .storage import Storage
+
+DEV_AUTH_WARNING = (
+    "auth=dev: $connect trusts ?userId= as given, so anyone who knows the URL can act as any user. "
+    "Use it only for local runs and throwaway stacks."
+)
+
+
+class MessagingStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: StackConfig, **kwargs) -> None:
+        super().__init__(
+            scope, id, description="Real-time messaging backend (WebSocket API, DynamoDB, Lambda)", **kwargs
+        )
+        storage = Storage(self, "Storage", retain_data=config.retain_data)
+        identity = Identity(
+            self,
+            "Identity",
+            auth=config.auth,
+            user_pool_id=config.user_pool_id,
+            user_pool_client_ids=config.user_pool_client_ids,
+            retain_data=config.retain_data,
+        )
+        environment = {
+            "CONNECTIONS_TABLE": storage.connections.table_name,
+            "MESSAGES_TABLE": storage.messages.table_name,
+            "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
+            "MAX_CONTENT_BYTES": str(config.max_content_bytes),
+        }
+        connect_environment = {"AUTH_MODE": config.auth}
+        if identity.issuer:
+            connect_environment["TOKEN_ISSUER"] = identity.issuer
+            connect_environment["TOKEN_CLIENT_IDS"] = ",".join(identity.client_ids)
+        functions = Functions(
+            self,
+            "Functions",
+            environment=environment,
+            connect_environment=connect_environment,
+            log_retention_days=config.log_retention_days,
+            retain_data=config.retain_data,
+        )
+        # Least privilege: each function gets exactly the DynamoDB calls it makes.
+        storage.connections.grant(functions.connect, "dynamodb:PutItem")
+        storage.connections.grant(functions.disconnect, "dynamodb:DeleteItem")
+        storage.connections.grant(functions.message, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
+        storage.messages.grant(
+            functions.message,
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+        )
+
+        websocket = WebSocket(
+            self,
+            "WebSocket",
+            stage_name=config.stage,
+            connect=functions.connect,
+            disconnect=functions.disconnect,
+            message=functions.message,
+        )
+
+        CfnOutput(self, "WebSocketUrl", value=websocket.stage.url, description="Connect here (wss://)")
+        CfnOutput(self, "CallbackUrl", value=websocket.stage.callback_url, description="@connections management API")
+        CfnOutput(self, "ConnectionsTableName", value=storage.connections.table_name)
+        CfnOutput(self, "MessagesTableName", value=storage.messages.table_name)
+        CfnOutput(self, "AuthMode", value=config.auth)
+        if identity.user_pool_id:
+            CfnOutput(self, "UserPoolId", value=identity.user_pool_id)
+            CfnOutput(self, "UserPoolClientId", value=identity.client_ids[0])
+        if config.auth == "dev":
+            Annotations.of(self).add_warning_v2("@realtime-messaging/dev-auth", DEV_AUTH_WARNING)

@@ -1,0 +1,160 @@
+"""Drive the real handlers against moto's DynamoDB, with tables made from the
+synthesized template and a fake @connections API that records every frame."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from itertools import count
+
+from botocore.exceptions import ClientError
+
+from chat.actions import Services, on_connect, on_disconnect, on_message
+from chat.auth import Authenticator
+from chat.config import Settings
+from chat.store import Store
+from local.template import create_tables, functions, resolve
+
+DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
+ROUTES = {"sendMessage", "sync", "markRead", "deleteMessage"}
+
+
+class FakeManagementApi:
+    """Stands in for boto3's apigatewaymanagementapi client."""
+
+    def __init__(self):
+        self.received: dict[str, list[dict]] = defaultdict(list)
+        self.gone: set[str] = set()  # answer 410, like a connection that died without a close
+        self.broken: set[str] = set()  # answer 500
+        self.endpoints: set[str] = set()
+
+    def post_to_connection(self, *, ConnectionId, Data):
+        if ConnectionId in self.gone:
+            raise _client_error("GoneException", 410)
+        if ConnectionId in self.broken:
+            raise _client_error("InternalServerErrorException", 500)
+        self.received[ConnectionId].append(json.loads(Data))
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PostToConnection",
+    )
+
+
+class RequestCounter:
+    """Counts DynamoDB API calls by operation through botocore's event hooks."""
+
+    def __init__(self, client):
+        self.calls: Counter = Counter()
+        client.meta.events.register("before-call.dynamodb", self._count)
+
+    def _count(self, model, **kwargs):
+        self.calls[model.name] += 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class Chat:
+    """One deployment's worth of state: tables, connections and recorded frames."""
+
+    def __init__(self, client, template: dict, *, env_overrides: dict | None = None, jwks=None, clock=time.time):
+        names = create_tables(client, template, lambda logical_id: logical_id)
+        handlers = {f["handler"]: f for f in functions(template).values()}
+        env = {k: resolve(v, names) for k, v in handlers["connect.handler"]["environment"].items()}
+        env.update(env_overrides or {})
+        self.settings = Settings.from_env(env)
+        self.client = client
+        self.clock = clock
+        self.api = FakeManagementApi()
+        self.store = Store(client, self.settings.connections_table, self.settings.messages_table, clock=clock)
+        self.svc = Services(
+            settings=self.settings,
+            store=self.store,
+            management_api=self._management_api,
+            authenticator=Authenticator(self.settings, jwks=jwks),
+        )
+        self.requests = RequestCounter(client)
+        self._ids = count(1)
+
+    def _management_api(self, endpoint: str):
+        self.api.endpoints.add(endpoint)
+        return self.api
+
+    # ---- events shaped like API Gateway's ----------------------------------------
+
+    def _event(self, route: str, connection_id: str, **extra) -> dict:
+        event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+        return {
+            "requestContext": {
+                "routeKey": route,
+                "eventType": event_type,
+                "connectionId": connection_id,
+                "domainName": DOMAIN,
+                "stage": "production",
+                "apiId": "abc123",
+                "requestTimeEpoch": int(time.time() * 1000),
+            },
+            "isBase64Encoded": False,
+            **extra,
+        }
+
+    def connect(self, query: dict | None = None, *, user: str | None = None) -> tuple[str, dict]:
+        """Run $connect; returns (connectionId, response)."""
+        connection_id = f"conn-{next(self._ids)}"
+        if user is not None:
+            query = {"userId": user}
+        response = on_connect(self._event("$connect", connection_id, queryStringParameters=query), self.svc)
+        return connection_id, response
+
+    def online(self, user: str) -> str:
+        connection_id, response = self.connect(user=user)
+        assert response["statusCode"] == 200
+        return connection_id
+
+    def disconnect(self, connection_id: str) -> dict:
+        return on_disconnect(self._event("$disconnect", connection_id), self.svc)
+
+    def send(self, connection_id: str, frame, context=None) -> dict:
+        body = frame if isinstance(frame, str) or frame is None else json.dumps(frame)
+        action = frame.get("action") if isinstance(frame, dict) else None
+        route = action if action in ROUTES else "$default"
+        return on_message(self._event(route, connection_id, body=body), context, self.svc)
+
+    # ---- what the client saw and what the tables hold --------------------------------
+
+    def frames(self, connection_id: str) -> list[dict]:
+        return self.api.received.get(connection_id, [])
+
+    def take(self, connection_id: str) -> list[dict]:
+        """Frames received since the last take."""
+        return self.api.received.pop(connection_id, [])
+
+    def items(self, table: str) -> list[dict]:
+        from chat.store import from_item
+
+        name = self.settings.connections_table if table == "connections" else self.settings.messages_table
+        pages = self.client.get_paginator("scan").paginate(TableName=name)  # tests only; the app never scans
+        return [from_item(i) for page in pages for i in page["Items"]]
+
+    def message(self, message_id: str) -> dict | None:
+        return self.store.get_message(message_id, consistent=True)
+
+
+def send_frame(message_id: str, recipient: str, content: str = "hi", **extra) -> dict:
+    """A sendMessage frame as the iOS client sends it."""
+    return {
+        "action": "sendMessage",
+        "messageId": message_id,
+        "conversationId": "conv-1",
+        "recipientId": recipient,
+        "content": content,
+        **extra,
+    }

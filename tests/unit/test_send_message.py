@@ -1,0 +1,130 @@
+"""sendMessage: stored first, delivered to every live device, acknowledged once."""
+
+from __future__ import annotations
+
+from harness import send_frame
+
+
+def test_online_recipient_gets_the_message_in_the_seed_frame_shape(chat):
+    # Given alice and bob are online
+    alice, bob = chat.online("alice"), chat.online("bob")
+    # When alice sends bob a message the way the iOS client does
+    chat.send(alice, send_frame("m1", "bob", "Hello!", senderName="Alice", timestamp="2025-10-21T10:30:00Z"))
+    # Then bob receives it, marked delivered
+    assert chat.frames(bob) == [
+        {
+            "type": "message",
+            "data": {
+                "messageId": "m1",
+                "conversationId": "conv-1",
+                "senderId": "alice",
+                "senderName": "Alice",
+                "recipientId": "bob",
+                "content": "Hello!",
+                "timestamp": "2025-10-21T10:30:00Z",
+                "status": "delivered",
+            },
+        }
+    ]
+    # And alice's connection gets an ack saying so
+    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "delivered"}}]
+    # And the stored message says delivered and is no longer pending
+    stored = chat.message("m1")
+    assert stored["status"] == "delivered" and "pendingFor" not in stored
+
+
+def test_offline_recipient_message_is_stored_and_acked_as_sent(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "sent"}}]
+    stored = chat.message("m1")
+    assert stored["status"] == "sent" and stored["pendingFor"] == "bob" and stored["senderId"] == "alice"
+
+
+def test_every_recipient_device_and_the_senders_other_devices_get_it(chat):
+    alice_phone, alice_laptop = chat.online("alice"), chat.online("alice")
+    bob_phone, bob_tablet = chat.online("bob"), chat.online("bob")
+    chat.send(alice_phone, send_frame("m1", "bob"))
+    for conn in (bob_phone, bob_tablet, alice_laptop):
+        assert [(f["type"], f["data"]["messageId"], f["data"]["status"]) for f in chat.frames(conn)] == [
+            ("message", "m1", "delivered")
+        ]
+    assert [f["type"] for f in chat.frames(alice_phone)] == ["ack"]
+
+
+def test_senders_other_device_sees_an_undelivered_message_as_sent(chat):
+    alice_phone, alice_laptop = chat.online("alice"), chat.online("alice")
+    chat.send(alice_phone, send_frame("m1", "bob"))
+    assert [f["data"]["status"] for f in chat.frames(alice_laptop)] == ["sent"]
+
+
+def test_a_retry_is_acknowledged_again_but_not_stored_or_delivered_twice(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob", "once"))
+    chat.send(alice, send_frame("m1", "bob", "once"))
+    assert [f["type"] for f in chat.frames(bob)] == ["message"]
+    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "delivered"}}] * 2
+    assert len(chat.items("messages")) == 1
+
+
+def test_a_message_id_of_another_sender_is_a_conflict_and_overwrites_nothing(chat):
+    alice, mallory = chat.online("alice"), chat.online("mallory")
+    chat.send(alice, send_frame("m1", "bob", "original"))
+    chat.send(mallory, send_frame("m1", "bob", "forged"))
+    assert chat.frames(mallory) == [
+        {
+            "type": "error",
+            "data": {"code": "CONFLICT", "message": "messageId is already used by another message", "messageId": "m1"},
+        }
+    ]
+    stored = chat.message("m1")
+    assert stored["content"] == "original" and stored["senderId"] == "alice"
+
+
+def test_a_senderId_that_is_not_the_connection_user_is_forbidden_and_writes_nothing(chat):
+    mallory = chat.online("mallory")
+    chat.send(mallory, send_frame("m1", "bob", senderId="alice"))
+    [frame] = chat.frames(mallory)
+    assert frame["type"] == "error" and frame["data"]["code"] == "FORBIDDEN" and frame["data"]["messageId"] == "m1"
+    assert chat.items("messages") == []
+
+
+def test_a_senderId_equal_to_the_connection_user_is_accepted(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob", senderId="alice"))
+    assert chat.frames(alice)[0]["type"] == "ack"
+
+
+def test_the_sender_is_always_the_connection_user_never_the_frame(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    assert chat.message("m1")["senderId"] == "alice"
+
+
+def test_reply_fields_are_stored_and_delivered(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    reply = {"replyToMessageId": "m0", "replyToContent": "earlier", "replyToSenderName": "Bob"}
+    chat.send(alice, send_frame("m1", "bob", **reply))
+    assert {k: chat.frames(bob)[0]["data"][k] for k in reply} == reply
+    assert {k: chat.message("m1")[k] for k in reply} == reply
+
+
+def test_null_optional_fields_count_as_absent(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob", replyToMessageId=None, senderName=None))
+    assert chat.frames(alice)[0]["type"] == "ack"
+    assert "replyToMessageId" not in chat.message("m1")
+
+
+def test_content_of_exactly_the_limit_is_accepted(chat):
+    alice = chat.online("alice")
+    limit = chat.settings.max_content_bytes
+    chat.send(alice, send_frame("m1", "bob", "é" * (limit // 2)))  # 2 bytes each
+    assert chat.frames(alice)[0]["type"] == "ack"
+
+
+def test_a_message_to_yourself_reaches_your_other_devices_once(chat):
+    phone, laptop = chat.online("alice"), chat.online("alice")
+    chat.send(phone, send_frame("m1", "alice"))
+    assert [f["type"] for f in chat.frames(laptop)] == ["message"]
+    assert chat.frames(phone) == [{"type": "ack", "data": {"messageId": "m1", "status": "delivered"}}]
