@@ -1,0 +1,80 @@
+"""$connect, $disconnect, 410 cleanup and the ttl filter."""
+
+from __future__ import annotations
+
+from harness import Chat, send_frame
+
+
+def test_connect_records_the_user_with_a_24_hour_ttl(chat):
+    conn, response = chat.connect({"userId": "alice"})
+    assert response == {"statusCode": 200}
+    [row] = chat.items("connections")
+    assert row["connectionId"] == conn and row["userId"] == "alice"
+    assert row["ttl"] - row["connectedAt"] == 24 * 3600
+
+
+def test_dev_mode_without_a_usable_userId_is_refused_with_401_and_nothing_written(chat):
+    for query in (None, {}, {"userId": ""}, {"userId": "a b"}, {"userId": "x" * 129}, {"token": "abc"}):
+        _, response = chat.connect(query)
+        assert response["statusCode"] == 401, query
+    assert chat.items("connections") == []
+
+
+def test_disconnect_removes_the_connection(chat):
+    alice = chat.online("alice")
+    assert chat.disconnect(alice) == {"statusCode": 200}
+    assert chat.items("connections") == []
+
+
+def test_a_gone_recipient_connection_is_removed_and_the_message_waits_for_sync(chat):
+    alice, bob_dead = chat.online("alice"), chat.online("bob")
+    chat.api.gone.add(bob_dead)  # died without a close frame
+    chat.send(alice, send_frame("m1", "bob"))
+    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "sent"}}]
+    assert [r["connectionId"] for r in chat.items("connections")] == [alice]
+    stored = chat.message("m1")
+    assert stored["status"] == "sent" and stored["pendingFor"] == "bob"
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "sync"})
+    assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
+
+
+def test_one_gone_device_does_not_stop_delivery_to_the_others(chat):
+    alice, bob_old, bob_new = chat.online("alice"), chat.online("bob"), chat.online("bob")
+    chat.api.gone.add(bob_old)
+    chat.send(alice, send_frame("m1", "bob"))
+    assert [f["type"] for f in chat.frames(bob_new)] == ["message"]
+    assert chat.frames(alice)[-1]["data"]["status"] == "delivered"
+    assert bob_old not in [r["connectionId"] for r in chat.items("connections")]
+
+
+def test_a_non_410_post_failure_keeps_the_connection_and_the_message_deliverable(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.api.broken.add(bob)
+    chat.send(alice, send_frame("m1", "bob"))
+    assert chat.frames(alice)[-1] == {"type": "ack", "data": {"messageId": "m1", "status": "sent"}}
+    assert chat.message("m1")["status"] == "sent"
+    assert bob in [r["connectionId"] for r in chat.items("connections")]
+    chat.api.broken.clear()
+    chat.send(bob, {"action": "sync"})
+    assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
+
+
+def test_connection_rows_past_their_ttl_are_ignored(dynamodb, dev_template):
+    now = [1_000_000.0]
+    chat = Chat(dynamodb, dev_template, clock=lambda: now[0])
+    alice, bob = chat.online("alice"), chat.online("bob")
+    now[0] += 24 * 3600 + 1  # DynamoDB has not deleted the rows yet
+    chat.send(alice, send_frame("m1", "bob"))
+    # alice's own row is expired too, so her frame is refused; nothing is sent to bob
+    assert chat.frames(alice)[0]["data"]["code"] == "FORBIDDEN"
+    assert chat.frames(bob) == []
+    fresh = chat.online("alice")
+    chat.send(fresh, send_frame("m1", "bob"))
+    assert chat.frames(bob) == [] and chat.message("m1")["status"] == "sent"
+
+
+def test_the_management_endpoint_is_the_stage_of_the_calling_api(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    assert chat.api.endpoints == {"https://abc123.execute-api.us-east-1.amazonaws.com/production"}

@@ -1,0 +1,87 @@
+"""Exact DynamoDB requests per action, counted through botocore's event hooks.
+README.md's table quotes these numbers; change both together."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness import Chat, send_frame
+
+
+def counted(chat, action):
+    chat.requests.reset()
+    action()
+    return dict(chat.requests.calls)
+
+
+def test_connect_and_disconnect_cost_one_write_each(chat):
+    assert counted(chat, lambda: chat.connect(user="alice")) == {"PutItem": 1}
+    assert counted(chat, lambda: chat.disconnect("conn-1")) == {"DeleteItem": 1}
+
+
+def test_a_message_to_an_online_recipient_costs_5_requests_cold_and_4_warm(dynamodb, dev_template):
+    chat = Chat(dynamodb, dev_template)  # a fresh container: connection -> user not cached yet
+    alice, _bob = chat.online("alice"), chat.online("bob")
+    cold = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
+    assert cold == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 1}
+    warm = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
+    assert warm == {"PutItem": 1, "Query": 2, "UpdateItem": 1}
+
+
+def test_a_message_to_an_offline_recipient_costs_3_warm(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m0", "bob"))
+    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1, "Query": 2}
+
+
+def test_a_retry_costs_one_conditional_put(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1}
+
+
+def test_sync_costs_one_query_per_page_plus_one_update_per_message_and_one_query_per_sender(chat):
+    alice, carol = chat.online("alice"), chat.online("carol")
+    for i in range(3):
+        chat.send(alice, send_frame(f"a{i}", "bob"))
+    chat.send(carol, send_frame("c0", "bob"))
+    bob = chat.online("bob")
+    calls = counted(chat, lambda: chat.send(bob, {"action": "sync"}))
+    # GetItem: bob's connection (cold); Query: 1 page + 2 senders; UpdateItem: 4 messages
+    assert calls == {"GetItem": 1, "Query": 3, "UpdateItem": 4}
+
+
+def test_mark_read_costs_a_batch_get_plus_one_update_per_message_and_one_query_per_sender(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob"))
+    chat.send(alice, send_frame("m2", "bob"))
+    calls = counted(chat, lambda: chat.send(bob, {"action": "markRead", "messageIds": ["m1", "m2"]}))
+    # GetItem: bob's connection (cold); Query: alice's connections for the receipts
+    assert calls == {"GetItem": 1, "BatchGetItem": 1, "UpdateItem": 2, "Query": 1}
+
+
+def test_delete_costs_one_update_and_two_queries(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    assert counted(chat, lambda: chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})) == {
+        "UpdateItem": 1,
+        "Query": 2,
+    }
+
+
+def test_bad_input_costs_nothing(chat):
+    alice = chat.online("alice")
+    assert counted(chat, lambda: chat.send(alice, "not json")) == {}
+    assert counted(chat, lambda: chat.send(alice, {"action": "sendMessage"})) == {}
+
+
+def test_no_action_ever_scans(chat):
+    seen = Counter()
+    chat.client.meta.events.register("before-call.dynamodb.Scan", lambda **kw: seen.update(["Scan"]))
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob"))
+    chat.send(bob, {"action": "sync"})
+    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    chat.disconnect(bob)
+    assert seen == Counter()

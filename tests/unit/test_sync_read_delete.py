@@ -1,0 +1,165 @@
+"""sync, markRead and deleteMessage; status only moves forward."""
+
+from __future__ import annotations
+
+from harness import send_frame
+
+
+def messages(frames):
+    return [f["data"]["messageId"] for f in frames if f["type"] == "message"]
+
+
+def receipts(frames):
+    return [(f["data"]["messageId"], f["data"]["status"]) for f in frames if f["type"] == "receipt"]
+
+
+def test_sync_delivers_everything_waiting_oldest_first_exactly_once(chat):
+    # Given bob was offline while alice sent three messages
+    alice = chat.online("alice")
+    for mid in ("m1", "m2", "m3"):
+        chat.send(alice, send_frame(mid, "bob"))
+    chat.take(alice)
+    # When bob connects and syncs, twice
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "sync"})
+    chat.send(bob, {"action": "sync"})
+    # Then he gets each message once, in the order sent, marked delivered
+    assert messages(chat.frames(bob)) == ["m1", "m2", "m3"]
+    assert {f["data"]["status"] for f in chat.frames(bob)} == {"delivered"}
+    assert [chat.message(m)["status"] for m in ("m1", "m2", "m3")] == ["delivered"] * 3
+    assert all("pendingFor" not in chat.message(m) for m in ("m1", "m2", "m3"))
+    # And alice gets a delivered receipt for each
+    assert receipts(chat.frames(alice)) == [("m1", "delivered"), ("m2", "delivered"), ("m3", "delivered")]
+
+
+def test_sync_walks_every_page_in_order(chat, monkeypatch):
+    alice = chat.online("alice")
+    ids = [f"m{i:02d}" for i in range(7)]
+    for mid in ids:
+        chat.send(alice, send_frame(mid, "bob"))
+    pages = chat.store.pending_pages
+    monkeypatch.setattr(chat.store, "pending_pages", lambda user: pages(user, page_size=2))
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "sync"})
+    assert messages(chat.frames(bob)) == ids
+
+
+def test_sync_only_delivers_the_callers_messages(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("to-bob", "bob"))
+    chat.send(alice, send_frame("to-carol", "carol"))
+    carol = chat.online("carol")
+    chat.send(carol, {"action": "sync"})
+    assert messages(chat.frames(carol)) == ["to-carol"]
+    assert chat.message("to-bob")["status"] == "sent"
+
+
+def test_sync_stops_when_the_lambda_runs_out_of_time_and_resumes_next_time(chat):
+    class AlmostOutOfTime:
+        def get_remaining_time_in_millis(self):
+            return 1000
+
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "sync"}, context=AlmostOutOfTime())
+    assert chat.frames(bob) == [] and chat.message("m1")["status"] == "sent"
+    chat.send(bob, {"action": "sync"})
+    assert messages(chat.frames(bob)) == ["m1"]
+
+
+def test_sync_into_a_dead_connection_marks_nothing_delivered(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    bob = chat.online("bob")
+    chat.api.gone.add(bob)
+    chat.send(bob, {"action": "sync"})
+    stored = chat.message("m1")
+    assert stored["status"] == "sent" and stored["pendingFor"] == "bob"
+    assert chat.store.connection_user(bob) is None  # the dead row is gone
+
+
+def test_mark_read_moves_to_read_and_sends_the_sender_a_read_receipt(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob"))
+    chat.send(alice, send_frame("m2", "bob"))
+    chat.take(alice)
+    chat.send(bob, {"action": "markRead", "messageIds": ["m1", "m2"]})
+    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})  # again: no second receipt
+    assert receipts(chat.frames(alice)) == [("m1", "read"), ("m2", "read")]
+    assert chat.frames(alice)[0] == {"type": "receipt", "data": {"messageId": "m1", "conversationId": "conv-1",
+                                                                  "status": "read"}}  # fmt: skip
+    assert [chat.message(m)["status"] for m in ("m1", "m2")] == ["read", "read"]
+
+
+def test_only_the_recipient_can_mark_read_and_a_mixed_batch_changes_nothing(chat):
+    alice, bob, mallory = chat.online("alice"), chat.online("bob"), chat.online("mallory")
+    chat.send(alice, send_frame("m1", "bob"))
+    chat.send(alice, send_frame("m2", "mallory"))
+    chat.take(alice)
+    chat.take(mallory)
+    chat.send(mallory, {"action": "markRead", "messageIds": ["m2", "m1"]})
+    [error] = chat.frames(mallory)
+    assert error["data"]["code"] == "FORBIDDEN" and error["data"]["messageId"] == "m1"
+    assert [chat.message(m)["status"] for m in ("m1", "m2")] == ["delivered", "delivered"]
+    assert chat.frames(alice) == []
+
+
+def test_mark_read_of_a_message_that_does_not_exist_is_forbidden(chat):
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "markRead", "messageIds": ["nope"]})
+    assert chat.frames(bob)[0]["data"]["code"] == "FORBIDDEN"
+
+
+def test_status_never_moves_back_from_read(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})  # read straight from sent
+    chat.send(bob, {"action": "sync"})
+    assert messages(chat.frames(bob)) == []
+    assert chat.store.claim_delivery("m1") is False
+    assert chat.message("m1")["status"] == "read"
+
+
+def test_the_sender_deletes_and_every_live_connection_of_both_users_is_told(chat):
+    alice, alice_laptop, bob = chat.online("alice"), chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob", "secret", replyToContent="quoted"))
+    for conn in (alice, alice_laptop, bob):
+        chat.take(conn)
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    notice = {"type": "messageDeleted", "data": {"messageId": "m1", "conversationId": "conv-1"}}
+    assert chat.frames(bob) == [notice]
+    assert chat.frames(alice_laptop) == [notice]
+    assert chat.frames(alice) == [notice]  # the caller's confirmation
+    stored = chat.message("m1")
+    assert stored["isDeleted"] is True and "content" not in stored and "replyToContent" not in stored
+
+
+def test_only_the_sender_can_delete(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob", "keep me"))
+    chat.take(bob)
+    chat.send(bob, {"action": "deleteMessage", "messageId": "m1"})
+    assert chat.frames(bob)[0]["data"] == {
+        "code": "FORBIDDEN",
+        "message": "only the sender can delete a message",
+        "messageId": "m1",
+    }
+    assert chat.message("m1")["content"] == "keep me" and chat.message("m1")["isDeleted"] is False
+
+
+def test_deleting_a_message_that_does_not_exist_creates_nothing(chat):
+    alice = chat.online("alice")
+    chat.send(alice, {"action": "deleteMessage", "messageId": "ghost"})
+    assert chat.frames(alice)[0]["data"]["code"] == "FORBIDDEN"
+    assert chat.items("messages") == []
+
+
+def test_a_message_deleted_before_delivery_is_not_synced(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "sync"})
+    assert messages(chat.frames(bob)) == []
