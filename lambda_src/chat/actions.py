@@ -122,8 +122,7 @@ def on_disconnect(event: dict, svc: Services) -> dict:
 # ---- client actions -------------------------------------------------------------
 
 
-def send_message(call: Call, user_id: str, frame: dict) -> None:
-    msg = p.parse_send_message(frame, call.svc.settings.max_content_bytes)
+def send_message(call: Call, user_id: str, msg: p.SendMessage) -> None:
     if msg.sender_id is not None and msg.sender_id != user_id:
         raise p.ProtocolError(p.FORBIDDEN, "senderId is not the user of this connection", msg.message_id)
     sent_at = now_iso()
@@ -171,7 +170,7 @@ def _deliver_new(call: Call, item: dict) -> str:
     return status
 
 
-def sync(call: Call, user_id: str, frame: dict) -> None:
+def sync(call: Call, user_id: str, _: None) -> None:
     """Every undelivered message for the caller, oldest first, to this connection."""
     for page in call.store.pending_pages(user_id):
         for item in page:
@@ -187,8 +186,7 @@ def sync(call: Call, user_id: str, frame: dict) -> None:
             call.post_each(call.connections_of(item["senderId"]), receipt)
 
 
-def mark_read(call: Call, user_id: str, frame: dict) -> None:
-    ids = p.parse_mark_read(frame)
+def mark_read(call: Call, user_id: str, ids: list[str]) -> None:
     items = call.store.get_messages(ids)
     for message_id in ids:  # all or nothing: check every id before changing any
         item = items.get(message_id)
@@ -201,8 +199,7 @@ def mark_read(call: Call, user_id: str, frame: dict) -> None:
             call.post_each(call.connections_of(item["senderId"]), receipt)
 
 
-def delete_message(call: Call, user_id: str, frame: dict) -> None:
-    message_id = p.parse_delete_message(frame)
+def delete_message(call: Call, user_id: str, message_id: str) -> None:
     item = call.store.soft_delete(message_id, user_id)
     if item is None:
         raise p.ProtocolError(p.FORBIDDEN, "only the sender can delete a message", message_id)
@@ -211,11 +208,12 @@ def delete_message(call: Call, user_id: str, frame: dict) -> None:
     call.post_each(targets, notice)  # the caller's connection included, as confirmation
 
 
+# action -> (parse the frame, then run it). Parsing comes first, so bad input costs no request.
 ACTIONS = {
-    "sendMessage": send_message,
-    "sync": sync,
-    "markRead": mark_read,
-    "deleteMessage": delete_message,
+    "sendMessage": (lambda frame, settings: p.parse_send_message(frame, settings.max_content_bytes), send_message),
+    "sync": (lambda frame, settings: None, sync),
+    "markRead": (lambda frame, settings: p.parse_mark_read(frame), mark_read),
+    "deleteMessage": (lambda frame, settings: p.parse_delete_message(frame), delete_message),
 }
 
 
@@ -230,14 +228,15 @@ def on_message(event: dict, context, svc: Services) -> dict:
         action = frame.get("action")
         if not isinstance(action, str) or not action:
             raise p.ProtocolError(p.BAD_REQUEST, "'action' is required and must be a string")
-        run = ACTIONS.get(action)
-        if run is None:
+        if action not in ACTIONS:
             known = ", ".join(ACTIONS)
             raise p.ProtocolError(p.UNKNOWN_ACTION, f"unknown action {action[:64]!r}; known: {known}")
+        parse, run = ACTIONS[action]
+        request = parse(frame, svc.settings)
         user_id = svc.store.connection_user(call.connection_id)
         if user_id is None:
             raise p.ProtocolError(p.FORBIDDEN, "this connection is not registered or has expired; reconnect")
-        run(call, user_id, frame)
+        run(call, user_id, request)
         log("info", "handled", connectionId=call.connection_id, route=rc.get("routeKey"), action=action)
     except p.ProtocolError as exc:
         log("info", "refused", connectionId=call.connection_id, route=rc.get("routeKey"), code=exc.code)

@@ -93,7 +93,7 @@ def test_mark_read_moves_to_read_and_sends_the_sender_a_read_receipt(chat):
 
 
 def test_only_the_recipient_can_mark_read_and_a_mixed_batch_changes_nothing(chat):
-    alice, bob, mallory = chat.online("alice"), chat.online("bob"), chat.online("mallory")
+    alice, _bob, mallory = chat.online("alice"), chat.online("bob"), chat.online("mallory")
     chat.send(alice, send_frame("m1", "bob"))
     chat.send(alice, send_frame("m2", "mallory"))
     chat.take(alice)
