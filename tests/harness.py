@@ -68,8 +68,10 @@ class Chat:
     def __init__(self, client, template: dict, *, env_overrides: dict | None = None, jwks=None, clock=time.time):
         names = create_tables(client, template, lambda logical_id: logical_id)
         handlers = {f["handler"]: f for f in functions(template).values()}
-        env = {k: resolve(v, names) for k, v in handlers["connect.handler"]["environment"].items()}
-        env.update(env_overrides or {})
+        env = dict(env_overrides or {})
+        for key, value in handlers["connect.handler"]["environment"].items():
+            if key not in env:
+                env[key] = resolve(value, names)
         self.settings = Settings.from_env(env)
         self.client = client
         self.clock = clock
