@@ -1,0 +1,202 @@
+"""What the template must say: tables, indexes, ttl, exactly three functions, the
+routes, the stage, least-privilege IAM, and a snapshot for everything else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from stacks.config import ConfigError, StackConfig
+from synth import synth
+
+CONTEXTS = {"cognito": {}, "dev": {"auth": "dev"}}
+
+
+@pytest.fixture(scope="module")
+def template():
+    return synth()[1]
+
+
+def resources(template, type_):
+    return template.find_resources(type_)
+
+
+def function_id(template, handler):
+    return next(
+        k for k, v in resources(template, "AWS::Lambda::Function").items() if v["Properties"]["Handler"] == handler
+    )
+
+
+def policy_statements(template, handler):
+    role = resources(template, "AWS::Lambda::Function")[function_id(template, handler)]["Properties"]["Role"]
+    role_id = role["Fn::GetAtt"][0]
+    policies = [
+        p for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    return [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def actions_of(statements):
+    found = set()
+    for statement in statements:
+        action = statement["Action"]
+        found.update([action] if isinstance(action, str) else action)
+    return found
+
+
+def test_connections_table_has_connectionId_key_userId_index_and_ttl(template):
+    template.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "KeySchema": [{"AttributeName": "connectionId", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
+            "GlobalSecondaryIndexes": [
+                Match.object_like(
+                    {"IndexName": "userId-index", "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}]}
+                )
+            ],
+        },
+    )
+
+
+def test_messages_table_has_the_sparse_pending_index_and_the_conversation_index(template):
+    template.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "KeySchema": [{"AttributeName": "messageId", "KeyType": "HASH"}],
+            "GlobalSecondaryIndexes": Match.array_with(
+                [
+                    Match.object_like({"IndexName": "pending-index", "KeySchema": [
+                        {"AttributeName": "pendingFor", "KeyType": "HASH"},
+                        {"AttributeName": "sentAt", "KeyType": "RANGE"}]}),
+                    Match.object_like({"IndexName": "conversation-index", "KeySchema": [
+                        {"AttributeName": "conversationId", "KeyType": "HASH"},
+                        {"AttributeName": "sentAt", "KeyType": "RANGE"}]}),
+                ]
+            ),
+        },
+    )  # fmt: skip
+
+
+def test_no_table_has_a_hard_coded_name(template):
+    for table in resources(template, "AWS::DynamoDB::GlobalTable").values():
+        assert "TableName" not in table["Properties"]
+
+
+@pytest.mark.parametrize("context", CONTEXTS.values(), ids=CONTEXTS.keys())
+def test_exactly_three_python_313_arm64_functions_and_no_helper_lambdas(context):
+    template = synth(**context)[1]
+    functions = resources(template, "AWS::Lambda::Function")
+    assert sorted(f["Properties"]["Handler"] for f in functions.values()) == [
+        "connect.handler",
+        "disconnect.handler",
+        "message.handler",
+    ]
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.13" and props["Architectures"] == ["arm64"]
+        assert "FunctionName" not in props
+        assert "LoggingConfig" in props  # an explicit log group, not log_retention's helper Lambda
+    assert resources(template, "Custom::LogRetention") == {}
+    assert len(resources(template, "AWS::Logs::LogGroup")) == 3
+
+
+def test_routes_select_on_action_and_cover_every_client_action(template):
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Api",
+        {"ProtocolType": "WEBSOCKET", "RouteSelectionExpression": "$request.body.action"},
+    )
+    routes = {r["Properties"]["RouteKey"] for r in resources(template, "AWS::ApiGatewayV2::Route").values()}
+    assert routes == {"$connect", "$disconnect", "$default", "sendMessage", "sync", "markRead", "deleteMessage"}
+
+
+def test_the_stage_is_production_and_auto_deploys(template):
+    template.has_resource_properties("AWS::ApiGatewayV2::Stage", {"StageName": "production", "AutoDeploy": True})
+
+
+def test_the_stage_name_is_configurable_and_separate_from_the_instance():
+    stack, template = synth(stage="beta", instance="alice")
+    assert stack.stack_name == "RealtimeMessaging-alice"
+    template.has_resource_properties("AWS::ApiGatewayV2::Stage", {"StageName": "beta"})
+
+
+def test_outputs_give_the_urls_and_table_names(template):
+    outputs = template.to_json()["Outputs"]
+    for name in ("WebSocketUrl", "CallbackUrl", "ConnectionsTableName", "MessagesTableName", "UserPoolId",
+                 "UserPoolClientId"):  # fmt: skip
+        assert name in outputs
+    assert "wss://" in json.dumps(outputs["WebSocketUrl"]["Value"])
+
+
+def test_connect_may_only_put_connections(template):
+    statements = policy_statements(template, "connect.handler")
+    assert actions_of(statements) == {"dynamodb:PutItem"}
+    assert "Messages" not in json.dumps(statements)
+
+
+def test_disconnect_may_only_delete_connections(template):
+    statements = policy_statements(template, "disconnect.handler")
+    assert actions_of(statements) == {"dynamodb:DeleteItem"}
+    assert "Messages" not in json.dumps(statements)
+
+
+def test_only_the_message_function_may_post_to_connections_and_only_on_this_stage(template):
+    for handler in ("connect.handler", "disconnect.handler"):
+        assert "execute-api:ManageConnections" not in actions_of(policy_statements(template, handler))
+    statements = policy_statements(template, "message.handler")
+    [manage] = [s for s in statements if s["Action"] == "execute-api:ManageConnections"]
+    resource = json.dumps(manage["Resource"])
+    assert "WebSocketApi" in resource and "/production/" in resource
+    assert actions_of(statements) == {
+        "execute-api:ManageConnections",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+    }
+    assert "dynamodb:Scan" not in actions_of(statements)
+
+
+def test_dev_mode_has_no_user_pool_and_warns():
+    stack, template = synth(auth="dev")
+    assert resources(template, "AWS::Cognito::UserPool") == {}
+    warnings = [m for m in stack.node.metadata if m.type == "aws:cdk:warning"]
+    assert any("auth=dev" in str(m.data) for m in warnings)
+
+
+def test_cognito_mode_creates_a_pool_and_app_client_by_default(template):
+    assert len(resources(template, "AWS::Cognito::UserPool")) == 1
+    assert len(resources(template, "AWS::Cognito::UserPoolClient")) == 1
+
+
+def test_an_existing_pool_is_used_when_named():
+    template = synth(userPoolId="eu-west-1_AbC123", userPoolClientIds="c1,c2")[1]
+    assert resources(template, "AWS::Cognito::UserPool") == {}
+    env = resources(template, "AWS::Lambda::Function")[function_id(template, "connect.handler")]["Properties"]
+    variables = json.dumps(env["Environment"]["Variables"])
+    assert "cognito-idp.eu-west-1." in variables and "eu-west-1_AbC123" in variables and "c1,c2" in variables
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"auth": "none"}, {"userPoolId": "eu-west-1_AbC123"}, {"instance": "has space"}, {"stage": "a/b"},
+     {"connectionTtlHours": "0"}, {"logRetentionDays": "13"}, {"retainData": "maybe"}, {"userPoolId": "nope",
+     "userPoolClientIds": "c"}],
+)  # fmt: skip
+def test_bad_context_is_refused_with_a_clear_message(context):
+    with pytest.raises(ConfigError):
+        StackConfig.from_context(context.get)
+
+
+def test_template_snapshot(snapshot):
+    template = synth()[1].to_json()
+    text = json.dumps(template, sort_keys=True)
+    for key in {r["Properties"]["Code"]["S3Key"] for r in template["Resources"].values()
+                if r["Type"] == "AWS::Lambda::Function"}:  # fmt: skip
+        text = text.replace(key, "<asset hash>.zip")
+    assert json.loads(text) == snapshot(extension_class=JSONSnapshotExtension)
