@@ -1,6 +1,7 @@
 # The project's front door. Every target installs what it needs first.
 #   make test      lint + the whole test suite (what CI runs)
 #   make synth     print the CloudFormation template (no AWS credentials needed)
+#   make bootstrap once per account/region: the CDK's staging bucket and roles
 #   make deploy    deploy to the account/region of your AWS CLI profile
 #   make destroy   delete the stack and everything in it
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
@@ -16,7 +17,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth deploy destroy clean
+.PHONY: install test lint synth bootstrap deploy destroy clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -40,6 +41,9 @@ test: lint
 
 synth: install
 	$(CDK) synth $(CDK_ARGS)
+
+bootstrap: install
+	$(CDK) bootstrap $(CDK_ARGS)
 
 deploy: install
 	$(CDK) deploy $(CDK_ARGS)
