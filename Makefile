@@ -4,11 +4,19 @@
 #   make bootstrap once per account/region: the CDK's staging bucket and roles
 #   make deploy    deploy to the account/region of your AWS CLI profile
 #   make destroy   delete the stack and everything in it
+#   make local     the whole backend on this machine: ws://127.0.0.1:$(PORT)
+#                  AUTH=token for real token checks, FRESH=1 to wipe stored data
+#   make token     a token for `make local AUTH=token`: make token USER=alice
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
 
 SHELL := /bin/bash
 VENV ?= .venv
 CDK_ARGS ?=
+PORT ?= 8080
+AUTH ?= dev
+FRESH ?=
+LOCAL_ARGS ?=
+LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
 	"$$p" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo "$$p"; break; }; done)
@@ -17,7 +25,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth bootstrap deploy destroy clean
+.PHONY: install test lint synth bootstrap deploy destroy local token clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -50,6 +58,16 @@ deploy: install
 
 destroy: install
 	$(CDK) destroy $(CDK_ARGS)
+
+local: install
+	@case "$(AUTH)" in dev) ctx=dev;; token) ctx=cognito;; *) echo "AUTH must be dev or token" >&2; exit 2;; esac; \
+	echo "synthesizing (auth=$$ctx) into $(LOCAL_DIR)/cdk.out"; \
+	$(CDK) synth --quiet -c auth=$$ctx $(CDK_ARGS) -o $(LOCAL_DIR)/cdk.out
+	python -m local run --cdk-out $(LOCAL_DIR)/cdk.out --state-dir $(LOCAL_DIR) --port $(PORT) \
+		$(if $(FRESH),--fresh) $(LOCAL_ARGS)
+
+token: install
+	@python -m local token "$(USER)" --port $(PORT) --state-dir $(LOCAL_DIR)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache

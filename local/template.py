@@ -1,9 +1,20 @@
 """Read what the local stack and the tests need out of a synthesized template, so
-nothing about the tables or routes is described twice."""
+nothing about the tables, routes or functions is described twice."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 TABLE_TYPES = ("AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table")
+
+
+class TemplateError(Exception):
+    """The template has something the local stack cannot run; the message says what."""
+
+
+# ---- tables ---------------------------------------------------------------------
 
 
 def table_definitions(template: dict) -> dict[str, dict]:
@@ -31,7 +42,11 @@ def table_definitions(template: dict) -> dict[str, dict]:
 
 
 def create_tables(client, template: dict, name_for) -> dict[str, str]:
-    """Create every table of the template that does not exist yet. Returns logical id -> table name."""
+    """Create every table of the template that does not exist yet. Returns logical id -> table name.
+
+    TTL is switched on where the server supports it (dynalite does not; the handlers
+    ignore expired rows on read either way, as they must on AWS where TTL deletes lag).
+    """
     existing = set(client.list_tables().get("TableNames", []))
     names = {}
     for logical_id, definition in table_definitions(template).items():
@@ -41,29 +56,137 @@ def create_tables(client, template: dict, name_for) -> dict[str, str]:
             continue
         ttl_attribute = definition.pop("ttl_attribute")
         client.create_table(TableName=name, **definition)
+        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
         if ttl_attribute:
-            client.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
-            )
+            try:
+                client.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+                )
+            except client.exceptions.ClientError as exc:
+                if exc.response["Error"]["Code"] != "UnknownOperationException":
+                    raise
     return names
 
 
-def resolve(value, refs: dict[str, str]):
-    """Resolve ``{"Ref": id}`` against ``refs``; leave plain strings alone."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return refs[value["Ref"]]
-    if isinstance(value, str):
-        return value
-    raise ValueError(f"cannot resolve {value!r} locally")
+# ---- functions and the WebSocket API ----------------------------------------------
 
 
 def functions(template: dict) -> dict[str, dict]:
-    """Logical id -> {"handler", "environment" (unresolved)} for every Lambda function."""
-    return {
-        logical_id: {
-            "handler": resource["Properties"]["Handler"],
-            "environment": resource["Properties"].get("Environment", {}).get("Variables", {}),
+    """Logical id -> {"handler", "environment" (unresolved), "timeout", "asset_path"}."""
+    found = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Lambda::Function":
+            continue
+        props = resource["Properties"]
+        found[logical_id] = {
+            "handler": props["Handler"],
+            "environment": props.get("Environment", {}).get("Variables", {}),
+            "timeout": props.get("Timeout", 3),
+            "asset_path": resource.get("Metadata", {}).get("aws:asset:path"),
         }
-        for logical_id, resource in template.get("Resources", {}).items()
-        if resource.get("Type") == "AWS::Lambda::Function"
-    }
+    return found
+
+
+@dataclass(frozen=True)
+class WebSocketApi:
+    route_selection: str
+    stage: str
+    routes: dict[str, str]  # route key -> function logical id
+
+
+def websocket_api(template: dict) -> WebSocketApi:
+    resources = template.get("Resources", {})
+    apis = [k for k, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Api"
+            and r["Properties"].get("ProtocolType") == "WEBSOCKET"]  # fmt: skip
+    if len(apis) != 1:
+        raise TemplateError(f"expected one WebSocket API in the template, found {len(apis)}")
+    api_id = apis[0]
+    stages = [r["Properties"]["StageName"] for r in resources.values()
+              if r["Type"] == "AWS::ApiGatewayV2::Stage" and r["Properties"]["ApiId"] == {"Ref": api_id}]  # fmt: skip
+    if len(stages) != 1:
+        raise TemplateError(f"expected one stage for the WebSocket API, found {len(stages)}")
+    routes = {}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::ApiGatewayV2::Route" or resource["Properties"]["ApiId"] != {"Ref": api_id}:
+            continue
+        props = resource["Properties"]
+        integration_id = _integration_of(props.get("Target"))
+        integration = resources[integration_id]["Properties"]
+        routes[props["RouteKey"]] = _function_of(integration.get("IntegrationUri"), resources)
+    return WebSocketApi(
+        route_selection=resources[api_id]["Properties"].get("RouteSelectionExpression", "$request.body.action"),
+        stage=stages[0],
+        routes=routes,
+    )
+
+
+def _integration_of(target) -> str:
+    # "integrations/<id>" as {"Fn::Join": ["", ["integrations/", {"Ref": id}]]}
+    parts = target.get("Fn::Join", [None, []])[1] if isinstance(target, dict) else []
+    refs = [p["Ref"] for p in parts if isinstance(p, dict) and "Ref" in p]
+    if len(refs) != 1:
+        raise TemplateError(f"cannot follow route target {target!r}")
+    return refs[0]
+
+
+def _function_of(uri, resources: dict) -> str:
+    """The Lambda function an integration URI invokes (found by its Fn::GetAtt ... Arn)."""
+    found = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            att = value.get("Fn::GetAtt")
+            if (
+                isinstance(att, list)
+                and att[1:] == ["Arn"]
+                and resources.get(att[0], {}).get("Type") == ("AWS::Lambda::Function")
+            ):
+                found.append(att[0])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(uri)
+    if len(found) != 1:
+        raise TemplateError(f"integration does not invoke exactly one Lambda function: {uri!r}")
+    return found[0]
+
+
+# ---- intrinsic functions ----------------------------------------------------------
+
+
+def resolve(value, refs: dict[str, str], attributes: dict[tuple[str, str], str] | None = None):
+    """Resolve Ref, Fn::GetAtt and Fn::Join against local values; plain strings pass."""
+    attributes = attributes or {}
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Ref" and arg in refs:
+            return refs[arg]
+        if fn == "Fn::GetAtt" and tuple(arg) in attributes:
+            return attributes[tuple(arg)]
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return separator.join(resolve(p, refs, attributes) for p in parts)
+    raise TemplateError(f"the local stack cannot resolve {json.dumps(value)}")
+
+
+# ---- the cloud assembly -------------------------------------------------------------
+
+
+def load_assembly(cdk_out: Path, stack: str | None = None) -> tuple[str, dict]:
+    """(stack name, template) from a cdk.out directory."""
+    manifest_path = cdk_out / "manifest.json"
+    if not manifest_path.exists():
+        raise TemplateError(f"no {manifest_path}: synthesize first (make local does, or npx cdk synth -o {cdk_out})")
+    manifest = json.loads(manifest_path.read_text())
+    stacks = {name: a["properties"]["templateFile"] for name, a in manifest.get("artifacts", {}).items()
+              if a.get("type") == "aws:cloudformation:stack"}  # fmt: skip
+    if stack is None and len(stacks) == 1:
+        stack = next(iter(stacks))
+    if stack not in stacks:
+        raise TemplateError(f"pick a stack with --stack; {cdk_out} has: {', '.join(sorted(stacks)) or 'none'}")
+    return stack, json.loads((cdk_out / stacks[stack]).read_text())

@@ -1,0 +1,85 @@
+"""make local / make token, i.e.:
+
+python -m local run   [--cdk-out .local/cdk.out] [--port 8080] [--fresh] ...
+python -m local token USER [--port 8080] [--use id|access]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from .issuer import LocalIssuer
+from .stack import LocalStack
+from .template import TemplateError
+
+
+def log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def run(args) -> int:
+    stack = LocalStack(
+        args.cdk_out, host=args.host, port=args.port, state_dir=args.state_dir, fresh=args.fresh,
+        workers=args.workers, idle_timeout_s=args.idle_timeout, dynamodb_port=args.dynamodb_port,
+        stack=args.stack, log=log,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stack.start()
+    except (TemplateError, RuntimeError, OSError) as exc:
+        log(f"error: {exc}")
+        return 1
+    who = "?userId=test-user-1" if stack.auth_mode == "dev" else "?token=$(make -s token USER=test-user-1)"
+    print(
+        f"Local stack {stack.stack_name} ({stack.auth_mode} auth) on {stack.url}\n"
+        f"  DynamoDB (dynalite): {stack.db.endpoint}, data in {args.state_dir / 'dynamodb'}\n"
+        f"  @connections API:    http://{args.host}:{args.port}/{stack.gateway.api.stage}/@connections/{{id}}\n"
+        f"Try:  wscat -c '{stack.url}{who}'\n"
+        f"Ctrl-C stops everything.",
+        flush=True,
+    )
+    await stop.wait()
+    log("stopping…")
+    await stack.stop()
+    return 0
+
+
+def token(args) -> int:
+    issuer = LocalIssuer(args.state_dir, args.port)
+    print(issuer.token(args.user, use=args.use))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description="Run the backend on this machine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="start the local stack from a synthesized cdk.out")
+    r.add_argument("--cdk-out", type=Path, default=Path(".local/cdk.out"))
+    r.add_argument("--stack", help="stack name, if cdk.out holds several")
+    r.add_argument("--host", default="127.0.0.1")
+    r.add_argument("--port", type=int, default=8080)
+    r.add_argument("--state-dir", type=Path, default=Path(".local"), help="data and keys (default .local)")
+    r.add_argument("--fresh", action="store_true", help="wipe stored data before starting")
+    r.add_argument("--workers", type=int, default=2, help="worker processes per function (default 2)")
+    r.add_argument("--idle-timeout", type=float, default=600.0, help="seconds (default 600, as API Gateway)")
+    r.add_argument("--dynamodb-port", type=int, help="default: a free port")
+    k = sub.add_parser("token", help="print a token from the local issuer (AUTH=token mode)")
+    k.add_argument("user")
+    k.add_argument("--port", type=int, default=8080)
+    k.add_argument("--state-dir", type=Path, default=Path(".local"))
+    k.add_argument("--use", choices=("id", "access"), default="id")
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        return token(args)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

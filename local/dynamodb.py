@@ -1,0 +1,82 @@
+"""A real DynamoDB-compatible server for the local stack: dynalite (npm, installed by
+`npm ci`), persisting to a folder so data survives restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from pathlib import Path
+
+from .proc import child_preexec
+
+ROOT = Path(__file__).resolve().parent.parent
+DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_for_port(port: int, timeout_s: float, proc=None) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if proc is not None and proc.returncode is not None:
+                raise RuntimeError(f"the process serving port {port} exited with {proc.returncode}") from None
+            if loop.time() > deadline:
+                raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout_s:.0f}s") from None
+            await asyncio.sleep(0.05)
+
+
+class Dynalite:
+    def __init__(self, data_dir: Path | None, port: int | None = None, log=print):
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        node = shutil.which("node")
+        if node is None or not DYNALITE.exists():
+            raise RuntimeError("dynalite is not installed: run `npm ci` (make local does it for you)")
+        args = [node, str(DYNALITE), "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--path", str(self.data_dir)]
+        self.proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, preexec_fn=child_preexec
+        )
+        try:
+            await wait_for_port(self.port, 30, self.proc)
+        except RuntimeError as exc:
+            err = (await self.proc.stderr.read()).decode(errors="replace")[-2000:]
+            await self.stop()
+            raise RuntimeError(f"dynalite did not start: {exc}\n{err}") from None
+        self._stderr_task = asyncio.create_task(self._forward_stderr(self.proc))
+
+    async def _forward_stderr(self, proc) -> None:
+        async for line in proc.stderr:
+            self.log(f"[dynalite] {line.decode(errors='replace').rstrip()}")
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=5)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

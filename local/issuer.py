@@ -1,0 +1,64 @@
+"""A local token issuer for `make local AUTH=token`: signs RS256 tokens shaped like
+Cognito's and serves their JWKS, so the connect function's real verification runs.
+Its key lives in the local state folder, so tokens stay valid across restarts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from pathlib import Path
+
+CLIENT_ID = "local-app-client"
+POOL_PATH = "local-issuer"
+KID = "local-key-1"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def issuer_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/{POOL_PATH}"
+
+
+class LocalIssuer:
+    def __init__(self, state_dir: Path, port: int):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.url = issuer_url(port)
+        key_file = state_dir / "issuer-key.pem"
+        if key_file.exists():
+            self.key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        else:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = self.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            key_file.write_bytes(pem)
+            key_file.chmod(0o600)
+
+    def jwks(self) -> dict:
+        numbers = self.key.public_key().public_numbers()
+
+        def uint(value: int) -> str:
+            return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+        return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": KID,
+                          "n": uint(numbers.n), "e": uint(numbers.e)}]}  # fmt: skip
+
+    def token(self, user_id: str, *, use: str = "id", lifetime_s: int = 3600) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        now = int(time.time())
+        claims = {"sub": user_id, "iss": self.url, "token_use": use, "iat": now, "exp": now + lifetime_s,
+                  "auth_time": now, "jti": str(uuid.uuid4()), "cognito:username": user_id}  # fmt: skip
+        claims["aud" if use == "id" else "client_id"] = CLIENT_ID
+        header = {"alg": "RS256", "kid": KID, "typ": "JWT"}
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url(signature)}"

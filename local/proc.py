@@ -1,0 +1,18 @@
+"""Child processes that cannot outlive the local stack."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+
+PR_SET_PDEATHSIG = 1
+
+
+def child_preexec() -> None:
+    """Runs in the child before exec: ignore Ctrl-C (the local stack shuts children down
+    in order) and die with the parent if it is killed outright."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the stack's own cleanup still runs
+        pass

@@ -1,0 +1,135 @@
+"""The local stack: a synthesized template run on this machine.
+
+Everything comes from the template in cdk.out: the routes and the functions behind
+them (handler, asset, environment, timeout), the route selection expression, the stage,
+and the tables (keys, indexes, ttl). Add a route or an index to the stack and this
+follows without edits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from . import template as t
+from .dynamodb import Dynalite
+from .gateway import IDLE_TIMEOUT_S, Gateway
+from .issuer import CLIENT_ID, POOL_PATH, LocalIssuer
+from .workers import FunctionPool, base_environment
+
+REGION = "us-east-1"
+
+
+class LocalStack:
+    def __init__(
+        self,
+        cdk_out: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        state_dir: Path = Path(".local"),
+        fresh: bool = False,
+        workers: int = 2,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        dynamodb_port: int | None = None,
+        stack: str | None = None,
+        log=print,
+    ):
+        self.cdk_out, self.host, self.port = Path(cdk_out), host, port
+        self.state_dir, self.fresh, self.workers = Path(state_dir), fresh, workers
+        self.idle_timeout_s, self.dynamodb_port, self.stack_name = idle_timeout_s, dynamodb_port, stack
+        self.log = log
+        self.db: Dynalite | None = None
+        self.pools: dict[str, FunctionPool] = {}
+        self.gateway: Gateway | None = None
+        self.issuer: LocalIssuer | None = None
+        self.auth_mode = "dev"
+        self.table_names: dict[str, str] = {}
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.stack_name, template = t.load_assembly(self.cdk_out, self.stack_name)
+        api = t.websocket_api(template)
+        specs = t.functions(template)
+
+        data_dir = self.state_dir / "dynamodb"
+        if self.fresh and data_dir.exists():
+            shutil.rmtree(data_dir)
+        self.db = Dynalite(data_dir, self.dynamodb_port, self.log)
+        try:
+            await self._start(template, api, specs)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, template: dict, api: t.WebSocketApi, specs: dict) -> None:
+        await self.db.start()
+        self.table_names = await asyncio.to_thread(self._create_tables, template)
+        refs, attributes = dict(self.table_names), {}
+
+        self.auth_mode = next((s["environment"].get("AUTH_MODE") for s in specs.values()
+                               if "AUTH_MODE" in s["environment"]), "dev")  # fmt: skip
+        if self.auth_mode == "cognito":
+            self.issuer = LocalIssuer(self.state_dir, self.port)
+            for logical_id, resource in template["Resources"].items():
+                if resource["Type"] == "AWS::Cognito::UserPool":
+                    refs[logical_id] = "local-pool"
+                    attributes[(logical_id, "ProviderURL")] = self.issuer.url
+                elif resource["Type"] == "AWS::Cognito::UserPoolClient":
+                    refs[logical_id] = CLIENT_ID
+
+        for logical_id, spec in specs.items():
+            if not spec["asset_path"]:
+                raise t.TemplateError(f"function {logical_id} has no asset path; synthesize with assets staged")
+            env = base_environment()
+            for key, value in spec["environment"].items():
+                try:
+                    env[key] = t.resolve(value, refs, attributes)
+                except t.TemplateError as exc:
+                    raise t.TemplateError(f"{logical_id} environment {key}: {exc}") from None
+            env.update(
+                AWS_REGION=REGION,
+                AWS_DEFAULT_REGION=REGION,
+                AWS_ENDPOINT_URL_DYNAMODB=self.db.endpoint,
+                AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=f"http://127.0.0.1:{self.port}/{api.stage}",
+                AWS_LAMBDA_FUNCTION_NAME=logical_id,
+                _HANDLER=spec["handler"],
+            )
+            self.pools[logical_id] = FunctionPool(
+                logical_id, spec, self.cdk_out / spec["asset_path"], env, self.workers, self.log
+            )
+        await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+
+        self.gateway = Gateway(
+            api,
+            {route: self.pools[fn] for route, fn in api.routes.items()},
+            host=self.host,
+            port=self.port,
+            idle_timeout_s=self.idle_timeout_s,
+            jwks=self.issuer.jwks() if self.issuer else None,
+            jwks_path=f"/{POOL_PATH}/.well-known/jwks.json",
+            log=self.log,
+        )
+        await self.gateway.start()
+
+    def _create_tables(self, template: dict) -> dict[str, str]:
+        import boto3
+
+        client = boto3.session.Session().client(
+            "dynamodb", endpoint_url=self.db.endpoint, region_name=REGION,
+            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
+        )  # fmt: skip
+        return t.create_tables(client, template, lambda logical_id: logical_id)
+
+    async def stop(self) -> None:
+        if self.gateway:
+            await self.gateway.stop()
+            self.gateway = None
+        await asyncio.gather(*(pool.stop() for pool in self.pools.values()), return_exceptions=True)
+        self.pools = {}
+        if self.db:
+            await self.db.stop()

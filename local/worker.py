@@ -1,0 +1,64 @@
+"""One Lambda "container": imports one handler from its asset directory and runs
+invocations one at a time, like a warm Lambda execution environment.
+
+Protocol: one JSON request per line on stdin ({"id", "event", "deadline_ms"}), one
+JSON reply per line on the original stdout ({"id", "result"} or {"id", "error"}).
+The handler's own prints and logs go to stderr, which the local stack shows.
+Started as: python -m local.worker <handler> <code dir> <function name>
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+import uuid
+
+
+class Context:
+    """The parts of the Lambda context object handlers use."""
+
+    def __init__(self, function_name: str, deadline_ms: float, request_id: str):
+        self.function_name = function_name
+        self.aws_request_id = request_id
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+def main(argv: list[str]) -> None:
+    handler_spec, code_dir, function_name = argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the local stack decides when we stop
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # print() in handlers goes to stderr, not into the protocol
+    sys.path.insert(0, code_dir)
+    os.chdir(code_dir)
+    handler, init_error = None, None
+    try:
+        module_name, function = handler_spec.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), function)
+    except Exception as exc:  # Lambda reports this on every invocation
+        init_error = {"errorType": "Runtime.ImportModuleError", "errorMessage": f"{type(exc).__name__}: {exc}"}
+        traceback.print_exc()
+    for line in sys.stdin:
+        request = json.loads(line)
+        reply = {"id": request["id"]}
+        if init_error:
+            reply["error"] = init_error
+        else:
+            context = Context(function_name, request["deadline_ms"], request.get("request_id") or str(uuid.uuid4()))
+            try:
+                reply["result"] = handler(request["event"], context)
+            except Exception as exc:
+                traceback.print_exc()
+                reply["error"] = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        replies.write(json.dumps(reply, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,118 @@
+"""Pools of worker processes, one pool per Lambda function, each worker with the
+function's own environment. A worker that overruns its timeout or dies is replaced,
+as Lambda replaces a failed execution environment."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from .proc import child_preexec
+
+
+class InvocationError(Exception):
+    """The function failed: it raised, timed out, or its process died."""
+
+
+class Worker:
+    def __init__(self, name: str, handler: str, code_dir: Path, env: dict[str, str], timeout_s: float, log):
+        self.name, self.handler, self.code_dir = name, handler, code_dir
+        self.env, self.timeout_s, self.log = env, timeout_s, log
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._stderr_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "local.worker", self.handler, str(self.code_dir), self.name,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=self.env, cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=child_preexec,
+            limit=16 * 1024 * 1024,
+        )  # fmt: skip
+        self._stderr_task = asyncio.create_task(self._forward_stderr(self.proc))
+
+    async def _forward_stderr(self, proc) -> None:
+        async for line in proc.stderr:
+            self.log(f"[{self.name}] {line.decode(errors='replace').rstrip()}")
+
+    async def invoke(self, event: dict) -> dict:
+        async with self.lock:
+            if self.proc is None or self.proc.returncode is not None:
+                await self.start()
+            request_id = next(self._ids)
+            deadline_ms = time.time() * 1000 + self.timeout_s * 1000
+            line = json.dumps({"id": request_id, "event": event, "deadline_ms": deadline_ms}) + "\n"
+            try:
+                self.proc.stdin.write(line.encode())
+                await self.proc.stdin.drain()
+                raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout=self.timeout_s)
+            except TimeoutError:
+                self.log(f"[{self.name}] Task timed out after {self.timeout_s:.2f} seconds")
+                await self.stop()
+                raise InvocationError("Task timed out") from None
+            except (BrokenPipeError, ConnectionResetError):
+                raw = b""
+            if not raw:
+                await self.stop()
+                raise InvocationError("Runtime exited")
+            reply = json.loads(raw)
+            if "error" in reply:
+                raise InvocationError(f"{reply['error']['errorType']}: {reply['error']['errorMessage']}")
+            return reply["result"]
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            try:
+                proc.stdin.close()
+                await asyncio.wait_for(proc.wait(), timeout=2)
+            except (TimeoutError, BrokenPipeError, ConnectionResetError):
+                proc.kill()
+                await proc.wait()
+        if self._stderr_task:
+            await asyncio.gather(self._stderr_task, return_exceptions=True)
+
+
+class FunctionPool:
+    """Invocations for one function. The same key (a connection id) always goes to the
+    same worker, so one connection's frames are handled in the order they arrived."""
+
+    def __init__(self, name: str, spec: dict, code_dir: Path, env: dict[str, str], size: int, log):
+        self.name = name
+        self.workers = [
+            Worker(f"{name}#{i}" if size > 1 else name, spec["handler"], code_dir, env, float(spec["timeout"]), log)
+            for i in range(size)
+        ]
+
+    async def start(self) -> None:
+        await asyncio.gather(*(w.start() for w in self.workers))
+
+    async def invoke(self, event: dict, key: str) -> dict:
+        worker = self.workers[zlib.crc32(key.encode()) % len(self.workers)]
+        return await worker.invoke(event)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(w.stop() for w in self.workers))
+
+
+def base_environment() -> dict[str, str]:
+    """What every worker inherits from this process: nothing that could reach AWS."""
+    keep = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update(
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 (fake: the endpoints are local)
+        AWS_EC2_METADATA_DISABLED="true",
+        PYTHONDONTWRITEBYTECODE="1",  # keep cdk.out's asset copy byte-identical
+        PYTHONUNBUFFERED="1",
+    )
+    return env

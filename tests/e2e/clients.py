@@ -1,0 +1,53 @@
+"""A small WebSocket test client over the `websockets` library."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import websockets
+
+TIMEOUT = 10
+
+
+class Client:
+    def __init__(self, ws):
+        self.ws = ws
+        self.received: list[dict] = []
+
+    @classmethod
+    async def connect(cls, url: str, user: str | None = None, **query) -> Client:
+        if user is not None:
+            query["userId"] = user
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        return cls(await websockets.connect(f"{url}?{qs}" if qs else url, max_size=None))
+
+    async def send(self, frame) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def next(self, type_: str | None = None, timeout: float = TIMEOUT) -> dict:
+        """The next frame (of a type, skipping others into .received)."""
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            self.received.append(frame)
+            if type_ is None or frame.get("type") == type_:
+                return frame
+
+    async def collect(self, n: int, type_: str, timeout: float = TIMEOUT) -> list[dict]:
+        return [await self.next(type_, timeout) for _ in range(n)]
+
+    async def quiet(self, seconds: float = 0.5) -> list[dict]:
+        """Frames that arrive within a short wait (expected: none)."""
+        extra = []
+        try:
+            while True:
+                extra.append(json.loads(await asyncio.wait_for(self.ws.recv(), seconds)))
+        except TimeoutError:
+            return extra
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def run(coro):
+    return asyncio.run(coro)

@@ -1,0 +1,257 @@
+"""The local stack, end to end, with real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import websockets
+
+from clients import Client, run
+from harness import send_frame
+
+SEED_FRAME = {"action": "sendMessage", "messageId": "test-123", "conversationId": "conv-1",
+              "senderId": "test-user-1", "senderName": "Test User", "recipientId": "test-user-2",
+              "content": "Hello from wscat!", "timestamp": "2025-10-21T10:30:00Z"}  # fmt: skip
+
+
+def test_the_seed_frame_reaches_an_online_recipient_at_once(stack):
+    async def scenario():
+        bob = await Client.connect(stack.url, "test-user-2")  # wscat -c 'ws://127.0.0.1:8080?userId=test-user-2'
+        alice = await Client.connect(stack.url, "test-user-1")
+        await alice.send(SEED_FRAME)
+        message = await bob.next("message")
+        assert message["data"] == {k: v for k, v in SEED_FRAME.items() if k != "action"} | {"status": "delivered"}
+        assert (await alice.next("ack"))["data"] == {"messageId": "test-123", "status": "delivered"}
+
+    run(scenario())
+
+
+def test_online_delivery_reaches_every_device_of_both_users(stack):
+    async def scenario():
+        a1, a2 = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "alice")
+        b1, b2 = await Client.connect(stack.url, "bob"), await Client.connect(stack.url, "bob")
+        await a1.send(send_frame("m1", "bob"))
+        for device in (b1, b2, a2):
+            assert (await device.next("message"))["data"]["messageId"] == "m1"
+        assert (await a1.next())["type"] == "ack"
+        assert await a1.quiet(0.3) == []  # the sending device gets the ack only
+
+    run(scenario())
+
+
+def test_an_offline_recipient_gets_everything_on_sync_in_order_exactly_once(stack):
+    async def scenario():
+        alice = await Client.connect(stack.url, "alice")
+        ids = [f"m{i}" for i in range(12)]
+        for mid in ids:
+            await alice.send(send_frame(mid, "bob"))
+        acks = await alice.collect(len(ids), "ack")
+        assert {a["data"]["status"] for a in acks} == {"sent"}
+        bob = await Client.connect(stack.url, "bob")
+        await bob.send({"action": "sync"})
+        got = await bob.collect(len(ids), "message")
+        assert [m["data"]["messageId"] for m in got] == ids
+        await bob.send({"action": "sync"})
+        assert await bob.quiet(0.5) == []  # nothing twice
+        receipts = await alice.collect(len(ids), "receipt")
+        assert [(r["data"]["messageId"], r["data"]["status"]) for r in receipts] == [(m, "delivered") for m in ids]
+
+    run(scenario())
+
+
+def test_read_receipts_and_delete(stack):
+    async def scenario():
+        alice, bob = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "bob")
+        await alice.send(send_frame("m1", "bob", "to be deleted"))
+        await bob.next("message")
+        await alice.next("ack")
+        await bob.send({"action": "markRead", "messageIds": ["m1"]})
+        receipt = await alice.next("receipt")
+        assert receipt["data"] == {"messageId": "m1", "conversationId": "conv-1", "status": "read"}
+        await alice.send({"action": "deleteMessage", "messageId": "m1"})
+        notice = {"type": "messageDeleted", "data": {"messageId": "m1", "conversationId": "conv-1"}}
+        assert await bob.next("messageDeleted") == notice
+        assert await alice.next("messageDeleted") == notice
+
+    run(scenario())
+
+
+def test_every_error_code_over_the_wire(stack):
+    async def scenario():
+        alice, mallory = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "mallory")
+
+        async def error_of(client, frame, timeout=10):
+            await client.send(frame)
+            return (await client.next("error", timeout))["data"]
+
+        assert (await error_of(alice, "not json"))["code"] == "BAD_REQUEST"
+        assert (await error_of(alice, {"action": "typing"}))["code"] == "UNKNOWN_ACTION"
+        assert (await error_of(mallory, send_frame("m1", "bob", senderId="alice")))["code"] == "FORBIDDEN"
+        await alice.send(send_frame("m1", "bob"))
+        await alice.next("ack")
+        assert (await error_of(mallory, send_frame("m1", "bob")))["code"] == "CONFLICT"
+        assert (await error_of(mallory, {"action": "deleteMessage", "messageId": "m1"}))["code"] == "FORBIDDEN"
+
+        # INTERNAL: the database goes away under a running stack; the client is told to retry
+        for pid in _pids_listening(stack.dynamodb_port):
+            subprocess.run(["kill", "-STOP", str(pid)], check=True)
+        try:
+            error = await error_of(alice, send_frame("m2", "bob"), timeout=60)  # after boto3's retries
+        finally:
+            for pid in _pids_listening(stack.dynamodb_port):
+                subprocess.run(["kill", "-CONT", str(pid)], check=True)
+        assert error["code"] == "INTERNAL" and error["messageId"] == "m2"
+        assert (await error_of(alice, send_frame("m2", "bob", "")))["code"] == "BAD_REQUEST"
+        await alice.send(send_frame("m2", "bob"))  # the retry goes through
+        assert (await alice.next("ack"))["data"]["messageId"] == "m2"
+
+    run(scenario())
+
+
+def _pids_listening(port: int) -> list[int]:
+    from conftest import _processes_mentioning
+
+    return _processes_mentioning(f"--port {port}")
+
+
+def test_connect_is_refused_before_the_upgrade_without_a_user(stack):
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await websockets.connect(stack.url)
+        assert refused.value.response.status_code == 401
+
+    run(scenario())
+
+
+def test_disconnect_runs_on_an_abrupt_close(stack):
+    async def scenario():
+        bob = await Client.connect(stack.url, "bob")
+        await bob.send({"action": "sync"})
+        await asyncio.sleep(0.3)
+        assert _connection_rows(stack) == 1
+        bob.ws.transport.abort()  # no close frame, TCP reset
+        deadline = time.monotonic() + 10
+        while _connection_rows(stack) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert _connection_rows(stack) == 0
+
+    run(scenario())
+
+
+def _connection_rows(stack) -> int:
+    db = stack.dynamodb()
+    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
+    return db.scan(TableName=table, Select="COUNT")["Count"]  # test-only look at the table
+
+
+def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(stack):
+    # Given bob's connection row outlives his connection (the stack crashed: no $disconnect ran)
+    async def before():
+        bob = await Client.connect(stack.url, "bob")
+        await bob.send({"action": "sync"})
+        await asyncio.sleep(0.3)
+
+    run(before())
+    stack.kill()
+    stack.start()
+    assert _connection_rows(stack) == 1
+
+    async def after():
+        # When alice messages him, the post answers 410: the row goes, the message waits
+        alice = await Client.connect(stack.url, "alice")
+        await alice.send(send_frame("m1", "bob"))
+        assert (await alice.next("ack"))["data"]["status"] == "sent"
+        assert _connection_rows(stack) == 1  # alice's only
+        # And bob gets it when he comes back and syncs
+        bob = await Client.connect(stack.url, "bob")
+        await bob.send({"action": "sync"})
+        assert (await bob.next("message"))["data"]["messageId"] == "m1"
+
+    run(after())
+
+
+def test_a_restart_loses_no_stored_message(stack):
+    async def send_all():
+        alice = await Client.connect(stack.url, "alice")
+        for i in range(5):
+            await alice.send(send_frame(f"m{i}", "bob"))
+        await alice.collect(5, "ack")
+        await alice.close()
+
+    run(send_all())
+    stack.stop()
+    stack.start()
+
+    async def receive_all():
+        bob = await Client.connect(stack.url, "bob")
+        await bob.send({"action": "sync"})
+        assert [m["data"]["messageId"] for m in await bob.collect(5, "message")] == [f"m{i}" for i in range(5)]
+
+    run(receive_all())
+
+
+def test_an_oversize_frame_closes_the_connection_with_1009(stack):
+    async def scenario():
+        alice = await Client.connect(stack.url, "alice")
+        await alice.send(json.dumps({"action": "sync", "pad": "x" * (128 * 1024)}))
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await alice.next(timeout=5)
+        assert closed.value.rcvd.code == 1009
+
+    run(scenario())
+
+
+def test_an_idle_connection_is_closed_with_1001(start_stack):
+    stack = start_stack(None, "--idle-timeout", "1")
+
+    async def scenario():
+        alice = await Client.connect(stack.url, "alice")
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await alice.next(timeout=5)
+        assert closed.value.rcvd.code == 1001
+
+    run(scenario())
+
+
+def test_management_api_answers_410_for_an_unknown_connection(stack):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{stack.port}/production/@connections/nope", data=b"x")
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(request, timeout=5)
+    assert gone.value.code == 410 and gone.value.headers["x-amzn-ErrorType"] == "GoneException"
+
+
+def test_token_mode_accepts_a_good_token_and_refuses_a_bad_one(start_stack, cognito_cdk_out):
+    stack = start_stack(cognito_cdk_out)
+    token = subprocess.run([sys.executable, "-m", "local", "token", "alice", "--port", str(stack.port),
+                            "--state-dir", str(stack.state_dir)], capture_output=True, text=True,
+                           check=True).stdout.strip()  # fmt: skip
+
+    async def scenario():
+        alice = await Client.connect(stack.url, token=token)
+        await alice.send(send_frame("m1", "bob"))
+        assert (await alice.next("ack"))["data"]["messageId"] == "m1"
+        for bad in (token[:-4] + "AAAA", "garbage"):
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                await websockets.connect(f"{stack.url}?token={bad}")
+            assert refused.value.response.status_code == 401
+        with pytest.raises(websockets.exceptions.InvalidStatus):  # dev-style ?userId= is not accepted
+            await websockets.connect(f"{stack.url}?userId=alice")
+
+    run(scenario())
+
+
+def test_nothing_listens_after_the_stack_stops(start_stack):
+    stack = start_stack()
+    stack.stop()
+    for port in (stack.port, stack.dynamodb_port):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
