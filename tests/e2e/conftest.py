@@ -24,8 +24,8 @@ def _synth(out: Path, auth: str) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     npx = shutil.which("npx", path=env["PATH"]) or "npx"
-    result = subprocess.run([npx, "--no-install", "cdk", "synth", "--quiet", "--no-notices", "-c", f"auth={auth}",
-                             "-o", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    args = [npx, "--no-install", "cdk", "synth", "--quiet", "--no-notices", "-c", f"auth={auth}", "-o", str(out)]
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
