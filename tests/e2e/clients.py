@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+from pathlib import Path
 
 import websockets
 
@@ -51,3 +53,18 @@ class Client:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains text (for checking nothing was left behind)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(pid))
+    return found

@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from clients import processes_mentioning
 from local.dynamodb import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,20 +39,6 @@ def dev_cdk_out(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cognito_cdk_out(tmp_path_factory) -> Path:
     return _synth(tmp_path_factory.mktemp("cognito") / "cdk.out", "cognito")
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(int(pid))
-    return found
 
 
 class RunningStack:
@@ -102,9 +89,9 @@ class RunningStack:
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
         deadline = time.monotonic() + 10
-        while _processes_mentioning(str(self.state_dir)) or _processes_mentioning(f"--port {self.dynamodb_port}"):
+        while processes_mentioning(str(self.state_dir)) or processes_mentioning(f"--port {self.dynamodb_port}"):
             if time.monotonic() > deadline:
-                for pid in _processes_mentioning(str(self.state_dir)):
+                for pid in processes_mentioning(str(self.state_dir)):
                     os.kill(pid, signal.SIGKILL)
                 raise AssertionError("the local stack left processes behind")
             time.sleep(0.1)

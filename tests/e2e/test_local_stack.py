@@ -12,7 +12,7 @@ import time
 import pytest
 import websockets
 
-from clients import Client, run
+from clients import Client, processes_mentioning, run
 from harness import send_frame
 
 SEED_FRAME = {"action": "sendMessage", "messageId": "test-123", "conversationId": "conv-1",
@@ -115,9 +115,7 @@ def test_every_error_code_over_the_wire(stack):
 
 
 def _pids_listening(port: int) -> list[int]:
-    from conftest import _processes_mentioning
-
-    return _processes_mentioning(f"--port {port}")
+    return processes_mentioning(f"--port {port}")
 
 
 def test_connect_is_refused_before_the_upgrade_without_a_user(stack):
