@@ -1,0 +1,115 @@
+"""The local stack's parts on their own: the template reader and the worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+
+import pytest
+
+from local.template import TemplateError, functions, resolve, websocket_api
+from local.workers import InvocationError, Worker, base_environment
+
+
+def test_routes_and_stage_come_from_the_template(dev_template):
+    api = websocket_api(dev_template)
+    handlers = {lid: f["handler"] for lid, f in functions(dev_template).items()}
+    assert api.route_selection == "$request.body.action" and api.stage == "production"
+    assert {route: handlers[fn] for route, fn in api.routes.items()} == {
+        "$connect": "connect.handler",
+        "$disconnect": "disconnect.handler",
+        "$default": "message.handler",
+        "sendMessage": "message.handler",
+        "sync": "message.handler",
+        "markRead": "message.handler",
+        "deleteMessage": "message.handler",
+    }
+
+
+def test_a_route_added_to_the_template_is_followed_without_edits(dev_template):
+    template = copy.deepcopy(dev_template)
+    route = next(r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route"
+                 and r["Properties"]["RouteKey"] == "sync")  # fmt: skip
+    template["Resources"]["TypingRoute"] = {**route, "Properties": {**route["Properties"], "RouteKey": "typing"}}
+    assert "typing" in websocket_api(template).routes
+
+
+def test_unresolvable_intrinsics_are_named_in_the_error():
+    assert resolve({"Fn::Join": ["-", ["a", {"Ref": "T"}]]}, {"T": "t"}) == "a-t"
+    with pytest.raises(TemplateError, match="Fn::ImportValue"):
+        resolve({"Fn::ImportValue": "x"}, {})
+
+
+HANDLERS = {
+    "ok.py": "COUNT = 0\ndef handler(event, context):\n    global COUNT\n    COUNT += 1\n    print('log line')\n"
+    "    return {'count': COUNT, 'echo': event, 'left': context.get_remaining_time_in_millis()}\n",
+    "boom.py": "def handler(event, context):\n    raise ValueError('nope')\n",
+    "slow.py": "import time\ndef handler(event, context):\n    time.sleep(5)\n",
+    "broken.py": "import does_not_exist\n",
+}
+
+
+@pytest.fixture
+def code_dir(tmp_path):
+    for name, text in HANDLERS.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def invoke_all(worker: Worker, *events):
+    async def go():
+        try:
+            results = []
+            for event in events:
+                try:
+                    results.append(await worker.invoke(event))
+                except InvocationError as exc:
+                    results.append(exc)
+            return results
+        finally:
+            await worker.stop()
+
+    return asyncio.run(go())
+
+
+def test_a_worker_keeps_module_state_between_invocations_like_a_warm_container(code_dir):
+    logs = []
+    worker = Worker("ok", "ok.handler", code_dir, base_environment(), 3, logs.append)
+    first, second = invoke_all(worker, {"n": 1}, {"n": 2})
+    assert (first["count"], second["count"]) == (1, 2)
+    assert second["echo"] == {"n": 2} and 0 < second["left"] <= 3000
+    assert "[ok] log line" in logs  # handler output is logs, not protocol
+
+
+def test_separate_workers_do_not_share_module_state(code_dir):
+    one = Worker("a", "ok.handler", code_dir, base_environment(), 3, print)
+    two = Worker("b", "ok.handler", code_dir, base_environment(), 3, print)
+    assert invoke_all(one, {})[0]["count"] == 1 and invoke_all(two, {})[0]["count"] == 1
+
+
+def test_a_handler_exception_is_an_invocation_error_and_the_worker_carries_on(code_dir):
+    worker = Worker("boom", "boom.handler", code_dir, base_environment(), 3, lambda line: None)
+    first, second = invoke_all(worker, {}, {})
+    assert isinstance(first, InvocationError) and "ValueError: nope" in str(first)
+    assert isinstance(second, InvocationError)
+
+
+def test_a_timeout_kills_the_worker_and_the_next_invocation_gets_a_fresh_one(code_dir):
+    worker = Worker("slow", "slow.handler", code_dir, base_environment(), 0.5, lambda line: None)
+    [result] = invoke_all(worker, {})
+    assert isinstance(result, InvocationError) and "timed out" in str(result)
+
+
+def test_an_import_error_is_reported_on_invocation(code_dir):
+    worker = Worker("broken", "broken.handler", code_dir, base_environment(), 3, lambda line: None)
+    [result] = invoke_all(worker, {})
+    assert isinstance(result, InvocationError) and "ImportModuleError" in str(result)
+
+
+def test_workers_get_no_real_aws_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "prod")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "secret")
+    env = base_environment()
+    assert "AWS_PROFILE" not in env and "AWS_SESSION_TOKEN" not in env
+    assert env["AWS_ACCESS_KEY_ID"] == "local" and json.dumps(env)
