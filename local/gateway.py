@@ -8,6 +8,9 @@
 - The @connections API (POST/GET/DELETE /{stage}/@connections/{id}) answers 410 for a
   connection that is gone, which is what the handlers' boto3 client sees on AWS.
 - A function that fails gives the client API Gateway's "Internal server error" frame.
+
+Not part of API Gateway: GET /@local/stats gives, per route, the invocations and the
+AWS API calls they made (what `make bench` reports as DynamoDB requests per message).
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class Gateway:
         stage = self.api.stage
         app.router.add_route("*", f"/{stage}/@connections/{{id}}", self._manage)
         app.router.add_route("*", "/@connections/{id}", self._manage)
+        app.router.add_get("/@local/stats", self._stats)
         if self.jwks is not None:
             app.router.add_get(self.jwks_path, self._serve_jwks)
         app.router.add_get("/", self._websocket)
@@ -289,6 +293,15 @@ class Gateway:
             await conn.ws.close(code=WSCloseCode.OK)
             return web.Response(status=204)
         return web.Response(status=405)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        stats: dict[str, dict[str, int]] = {}
+        for function in {id(f): f for f in self.routes.values()}.values():
+            for route, counts in getattr(function, "stats", dict)().items():
+                merged = stats.setdefault(route, {})
+                for key, n in counts.items():
+                    merged[key] = merged.get(key, 0) + n
+        return web.json_response(stats)
 
     async def _serve_jwks(self, request: web.Request) -> web.Response:
         return web.json_response(self.jwks)

@@ -36,7 +36,7 @@ class LocalStack:
         stack: str | None = None,
         log=print,
     ):
-        self.cdk_out, self.host, self.port = Path(cdk_out), host, port
+        self.cdk_out, self.host, self.port = Path(cdk_out).resolve(), host, port
         self.state_dir, self.fresh, self.workers = Path(state_dir), fresh, workers
         self.idle_timeout_s, self.dynamodb_port, self.stack_name = idle_timeout_s, dynamodb_port, stack
         self.log = log

@@ -2,7 +2,8 @@
 invocations one at a time, like a warm Lambda execution environment.
 
 Protocol: one JSON request per line on stdin ({"id", "event", "deadline_ms"}), one
-JSON reply per line on the original stdout ({"id", "result"} or {"id", "error"}).
+JSON reply per line on the original stdout ({"id", "result"} or {"id", "error"}, with
+"calls": the AWS API calls the invocation made, e.g. {"dynamodb.PutItem": 1}).
 The handler's own prints and logs go to stderr, which the local stack shows.
 Started as: python -m local.worker <handler> <code dir> <function name>
 """
@@ -17,6 +18,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections import Counter
 
 
 class Context:
@@ -31,11 +33,31 @@ class Context:
         return max(0, int(self._deadline_ms - time.time() * 1000))
 
 
+def count_aws_calls() -> Counter:
+    """Count every AWS API call the handler makes, as "service.Operation". This wraps
+    botocore in the worker (the local Lambda runtime), not the handler: the handler's
+    code is the same as on AWS, and the local stack can report requests per route."""
+    calls: Counter = Counter()
+    try:
+        from botocore.client import BaseClient
+    except ImportError:  # a handler that does not use boto3
+        return calls
+    make_api_call = BaseClient._make_api_call
+
+    def counted(client, operation_name, api_params):
+        calls[f"{client.meta.service_model.service_name}.{operation_name}"] += 1
+        return make_api_call(client, operation_name, api_params)
+
+    BaseClient._make_api_call = counted
+    return calls
+
+
 def main(argv: list[str]) -> None:
     handler_spec, code_dir, function_name = argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the local stack decides when we stop
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # print() in handlers goes to stderr, not into the protocol
+    calls = count_aws_calls()
     sys.path.insert(0, code_dir)
     os.chdir(code_dir)
     handler, init_error = None, None
@@ -57,6 +79,8 @@ def main(argv: list[str]) -> None:
             except Exception as exc:
                 traceback.print_exc()
                 reply["error"] = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        reply["calls"] = dict(calls)
+        calls.clear()
         replies.write(json.dumps(reply, default=str) + "\n")
 
 

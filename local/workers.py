@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import zlib
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from .proc import child_preexec
@@ -22,12 +23,15 @@ class InvocationError(Exception):
 
 class Worker:
     def __init__(self, name: str, handler: str, code_dir: Path, env: dict[str, str], timeout_s: float, log):
-        self.name, self.handler, self.code_dir = name, handler, code_dir
+        # absolute: the worker process runs elsewhere and changes into this directory
+        self.name, self.handler, self.code_dir = name, handler, Path(code_dir).resolve()
         self.env, self.timeout_s, self.log = env, timeout_s, log
         self.proc: asyncio.subprocess.Process | None = None
         self.lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self._stderr_task: asyncio.Task | None = None
+        # route key -> {"invocations": n, "service.Operation": n, ...}
+        self.stats: defaultdict[str, Counter] = defaultdict(Counter)
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -63,6 +67,9 @@ class Worker:
                 await self.stop()
                 raise InvocationError("Runtime exited")
             reply = json.loads(raw)
+            stats = self.stats[event.get("requestContext", {}).get("routeKey", "?")]
+            stats["invocations"] += 1
+            stats.update(reply.get("calls", {}))
             if "error" in reply:
                 raise InvocationError(f"{reply['error']['errorType']}: {reply['error']['errorMessage']}")
             return reply["result"]
@@ -102,6 +109,14 @@ class FunctionPool:
 
     async def stop(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers))
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per route key: invocations and the AWS calls they made, summed over workers."""
+        total: defaultdict[str, Counter] = defaultdict(Counter)
+        for worker in self.workers:
+            for route, counts in worker.stats.items():
+                total[route].update(counts)
+        return {route: dict(counts) for route, counts in total.items()}
 
 
 def base_environment() -> dict[str, str]:

@@ -4,12 +4,14 @@ even when a test fails, and a leftover process fails the test run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -95,6 +97,11 @@ class RunningStack:
                     os.kill(pid, signal.SIGKILL)
                 raise AssertionError("the local stack left processes behind")
             time.sleep(0.1)
+
+    def stats(self) -> dict:
+        """Per route: invocations and AWS calls (the gateway's /@local/stats)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/@local/stats", timeout=5) as reply:
+            return json.load(reply)
 
     def dynamodb(self):
         return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}", region_name="us-east-1")

@@ -30,6 +30,19 @@ def test_the_seed_frame_reaches_an_online_recipient_at_once(stack):
         assert (await alice.next("ack"))["data"] == {"messageId": "test-123", "status": "delivered"}
 
     run(scenario())
+    # Then the DynamoDB requests on real storage are the README's: 5 for a cold online send
+    deadline = time.monotonic() + 5
+    while (stats := stack.stats()).get("sendMessage", {}).get("invocations") != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stats["sendMessage"] == {
+        "invocations": 1,
+        "dynamodb.GetItem": 1,  # the caller's connection (cold container)
+        "dynamodb.PutItem": 1,  # the message, conditional on a new messageId
+        "dynamodb.Query": 2,  # the recipient's connections, the sender's other connections
+        "dynamodb.UpdateItem": 1,  # claim delivery: sent -> delivered
+        "apigatewaymanagementapi.PostToConnection": 2,  # the message to bob, the ack to alice
+    }
+    assert stats["$connect"] == {"invocations": 2, "dynamodb.PutItem": 2}
 
 
 def test_online_delivery_reaches_every_device_of_both_users(stack):

@@ -47,6 +47,13 @@ HANDLERS = {
     "boom.py": "def handler(event, context):\n    raise ValueError('nope')\n",
     "slow.py": "import time\ndef handler(event, context):\n    time.sleep(5)\n",
     "broken.py": "import does_not_exist\n",
+    "aws.py": "import boto3\nfrom botocore.stub import Stubber\n"
+    "def handler(event, context):\n"
+    "    client = boto3.session.Session().client('dynamodb', region_name='us-east-1')\n"
+    "    with Stubber(client) as stub:\n"
+    "        for _ in range(event['n']):\n"
+    "            stub.add_response('get_item', {})\n"
+    "            client.get_item(TableName='t', Key={'k': {'S': '1'}})\n",
 }
 
 
@@ -82,6 +89,13 @@ def test_a_worker_keeps_module_state_between_invocations_like_a_warm_container(c
     assert "[ok] log line" in logs  # handler output is logs, not protocol
 
 
+def test_a_worker_finds_its_handler_through_a_relative_code_path(code_dir, monkeypatch):
+    # make local passes .local/cdk.out: a relative asset path must survive the worker's chdir
+    monkeypatch.chdir(code_dir.parent)
+    worker = Worker("ok", "ok.handler", code_dir.relative_to(code_dir.parent), base_environment(), 3, print)
+    assert invoke_all(worker, {})[0]["count"] == 1
+
+
 def test_separate_workers_do_not_share_module_state(code_dir):
     one = Worker("a", "ok.handler", code_dir, base_environment(), 3, print)
     two = Worker("b", "ok.handler", code_dir, base_environment(), 3, print)
@@ -113,3 +127,13 @@ def test_workers_get_no_real_aws_credentials(monkeypatch):
     env = base_environment()
     assert "AWS_PROFILE" not in env and "AWS_SESSION_TOKEN" not in env
     assert env["AWS_ACCESS_KEY_ID"] == "local" and json.dumps(env)
+
+
+def test_a_worker_counts_the_aws_calls_of_each_route(code_dir):
+    worker = Worker("aws", "aws.handler", code_dir, base_environment(), 10, lambda line: None)
+    route = lambda key, n: {"n": n, "requestContext": {"routeKey": key}}  # noqa: E731
+    invoke_all(worker, route("sync", 2), route("sync", 1), route("sendMessage", 0))
+    assert worker.stats == {
+        "sync": {"invocations": 2, "dynamodb.GetItem": 3},
+        "sendMessage": {"invocations": 1},
+    }
