@@ -7,6 +7,7 @@
 #   make local     the whole backend on this machine: ws://127.0.0.1:$(PORT)
 #                  AUTH=token for real token checks, FRESH=1 to wipe stored data
 #   make token     a token for `make local AUTH=token`: make token USER=alice
+#   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000 (figures in docs/performance.md)
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
 
 SHELL := /bin/bash
@@ -16,6 +17,8 @@ PORT ?= 8080
 AUTH ?= dev
 FRESH ?=
 LOCAL_ARGS ?=
+CLIENTS ?= 100
+MESSAGES ?= 2000
 LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
@@ -25,7 +28,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth bootstrap deploy destroy local token clean
+.PHONY: install test lint synth bootstrap deploy destroy local token bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -68,6 +71,11 @@ local: install
 
 token: install
 	@python -m local token "$(USER)" --port $(PORT) --state-dir $(LOCAL_DIR)
+
+bench: install
+	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
+	python bench/bench.py --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
+		--clients $(CLIENTS) --messages $(MESSAGES)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,361 @@
+"""make bench: the local stack under load, beside the floor it cannot beat.
+
+Starts the local stack (`python -m local run`, fresh data) from a synthesized dev-mode
+cdk.out, connects N clients (one user each), and has every client send its share of M
+messages to random other users, waiting for each ack before its next send, while all
+of them receive at the same time. Then every client syncs, and the messages each one
+got (live or on sync) are checked against what was sent.
+
+It prints throughput, delivery latency (send -> the recipient's receive), ack latency,
+DynamoDB requests per message (counted by the local stack's workers) and messages lost
+or duplicated, which must be zero. The floor is measured on the same machine in the
+same run: a raw WebSocket relay on loopback plus one DynamoDB request of each kind a
+warm send makes before the recipient can get the message (PutItem, Query, UpdateItem).
+
+    python bench/bench.py --cdk-out .local/bench/cdk.out [--clients 100] [--messages 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+WARMUP = 20  # rounds run first and not counted: first connections, JIT, caches
+sys.path.insert(0, str(ROOT))
+
+from local.dynamodb import free_port  # noqa: E402
+
+# ---- figures ------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def summary(values_ms: list[float]) -> str:
+    return " ".join(f"p{p} {percentile(values_ms, p):6.2f}" for p in (50, 95, 99)) + " ms"
+
+
+# ---- the local stack, as `make local` runs it ------------------------------------------
+
+
+class Stack:
+    def __init__(self, cdk_out: Path, state_dir: Path, workers: int):
+        self.port, self.dynamodb_port = free_port(), free_port()
+        args = [sys.executable, "-m", "local", "run", "--fresh", "--cdk-out", str(cdk_out),
+                "--state-dir", str(state_dir), "--port", str(self.port),
+                "--dynamodb-port", str(self.dynamodb_port), "--workers", str(workers)]  # fmt: skip
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.log = state_dir / "stack.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+        banner = self.proc.stdout.readline().decode()
+        if not banner.startswith("Local stack"):
+            self.stop()
+            sys.exit(f"the local stack did not start:\n{self.log.read_text()[-3000:]}")
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/@local/stats", timeout=10) as reply:  # noqa: S310
+            return json.load(reply)
+
+    def dynamodb(self):
+        import boto3
+
+        return boto3.session.Session().client(
+            "dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}", region_name="us-east-1",
+            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (local server)
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # Ctrl-C: stops dynalite and the workers too
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+# ---- the floor ----------------------------------------------------------------------------
+
+
+def _relay_server(port: int, ready) -> None:
+    """A raw relay: every frame from one client goes to the other one. Nothing else."""
+
+    async def main():
+        peers: list = []
+
+        async def handle(ws):
+            peers.append(ws)
+            async for frame in ws:
+                for peer in peers:
+                    if peer is not ws:
+                        await peer.send(frame)
+
+        async with websockets.serve(handle, "127.0.0.1", port, compression=None):
+            ready.set()
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+async def relay_latency(rounds: int) -> list[float]:
+    port = free_port()
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(target=_relay_server, args=(port, ready), daemon=True)
+    server.start()
+    try:
+        ready.wait(10)
+        url = f"ws://127.0.0.1:{port}"
+        async with websockets.connect(url, compression=None) as a, websockets.connect(url, compression=None) as b:
+            await asyncio.sleep(0.1)
+            frame = json.dumps({"action": "sendMessage", "content": "x" * 64})
+            times: list[float] = []
+            for i in range(WARMUP + rounds):
+                if i == WARMUP:
+                    times.clear()
+                start = time.perf_counter()
+                await a.send(frame)
+                await b.recv()
+                times.append((time.perf_counter() - start) * 1000)
+            return times
+    finally:
+        server.terminate()
+        server.join()
+
+
+def dynamodb_latency(stack: Stack, rounds: int) -> dict[str, list[float]]:
+    """One request of each kind a warm send makes before delivery, on the stack's server."""
+    db = stack.dynamodb()
+    tables = db.list_tables()["TableNames"]
+    messages = next(t for t in tables if "Messages" in t)
+    connections = next(t for t in tables if "Connections" in t)
+    times: dict[str, list[float]] = defaultdict(list)
+
+    def timed(name, fn, **kwargs):
+        start = time.perf_counter()
+        fn(**kwargs)
+        times[name].append((time.perf_counter() - start) * 1000)
+
+    for i in range(WARMUP + rounds):
+        if i == WARMUP:
+            times.clear()
+        mid = f"floor-{i}"
+        item = {"messageId": {"S": mid}, "conversationId": {"S": "floor"}, "sentAt": {"S": f"{i:08d}"},
+                "status": {"S": "sent"}, "pendingFor": {"S": "floor-user"}, "content": {"S": "x" * 64}}  # fmt: skip
+        timed("PutItem", db.put_item, TableName=messages, Item=item,
+              ConditionExpression="attribute_not_exists(messageId)")  # fmt: skip
+        timed("Query", db.query, TableName=connections, IndexName="userId-index",
+              KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": {"S": "floor-user"}})  # fmt: skip
+        timed("UpdateItem", db.update_item, TableName=messages, Key={"messageId": {"S": mid}},
+              UpdateExpression="SET #s = :d REMOVE pendingFor", ConditionExpression="#s = :s",
+              ExpressionAttributeNames={"#s": "status"},
+              ExpressionAttributeValues={":s": {"S": "sent"}, ":d": {"S": "delivered"}})  # fmt: skip
+    return times
+
+
+# ---- one message at a time ------------------------------------------------------------------
+
+
+async def unloaded(stack: Stack, rounds: int) -> list[float]:
+    """Delivery latency with nothing else going on: one sender, one recipient, one message
+    in flight. This is the figure to hold against the floor."""
+    connect = lambda user: websockets.connect(f"{stack.url}?userId={user}", compression=None)  # noqa: E731
+    async with connect("solo-alice") as alice, connect("solo-bob") as bob:
+        for ws in (alice, bob):
+            await ws.send(json.dumps({"action": "sync"}))
+        await asyncio.sleep(0.5)
+        times: list[float] = []
+        for i in range(WARMUP + rounds):
+            if i == WARMUP:
+                times.clear()
+            frame = {"action": "sendMessage", "messageId": f"solo-{i:06d}", "conversationId": "solo",
+                     "recipientId": "solo-bob", "content": "x" * 64}  # fmt: skip
+            start = time.perf_counter()
+            await alice.send(json.dumps(frame))
+            assert json.loads(await bob.recv())["data"]["messageId"] == frame["messageId"]
+            times.append((time.perf_counter() - start) * 1000)
+            assert json.loads(await alice.recv())["type"] == "ack"
+        return times
+
+
+# ---- the load ----------------------------------------------------------------------------
+
+
+class User:
+    def __init__(self, name: str, ws):
+        self.name, self.ws = name, ws
+        self.received: Counter = Counter()  # messageId -> times received
+        self.acks: dict[str, asyncio.Future] = {}
+        self.synced = asyncio.Event()
+        self.errors: list[dict] = []
+
+    async def read(self, sent_at: dict[str, float], delivery_ms: list[float]) -> None:
+        async for raw in self.ws:
+            frame = json.loads(raw)
+            kind, data = frame.get("type"), frame.get("data", {})
+            if kind == "message":
+                mid = data["messageId"]
+                self.received[mid] += 1
+                if mid in sent_at and self.received[mid] == 1 and data.get("status") == "delivered":
+                    delivery_ms.append((time.perf_counter() - sent_at[mid]) * 1000)
+            elif kind == "ack" and data["messageId"] in self.acks:
+                self.acks.pop(data["messageId"]).set_result(data["status"])
+            elif kind == "error":
+                self.errors.append(data)
+                future = self.acks.pop(data.get("messageId"), None)
+                if future:
+                    future.set_result("error")
+
+
+async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    users = [User(f"bench-{i:04d}", None) for i in range(n_clients)]
+    for user in users:
+        user.ws = await websockets.connect(f"{stack.url}?userId={user.name}", max_size=None,
+                                           compression=None)  # fmt: skip
+    sent_at: dict[str, float] = {}
+    delivery_ms: list[float] = []
+    ack_ms: list[float] = []
+    readers = [asyncio.create_task(u.read(sent_at, delivery_ms)) for u in users]
+    for user in users:  # the sync a client sends after connecting (and it warms each connection)
+        await user.ws.send(json.dumps({"action": "sync"}))
+    await asyncio.sleep(1)
+
+    plan: dict[str, list[tuple[str, str]]] = defaultdict(list)  # sender -> [(messageId, recipient)]
+    for i in range(n_messages):
+        sender, recipient = rng.sample(users, 2)
+        plan[sender.name].append((f"m-{i:06d}", recipient.name))
+    expected = {mid: recipient for messages in plan.values() for mid, recipient in messages}
+    statuses: Counter = Counter()
+
+    async def sender(user: User) -> None:
+        for mid, recipient in plan[user.name]:
+            future = asyncio.get_running_loop().create_future()
+            user.acks[mid] = future
+            frame = {"action": "sendMessage", "messageId": mid, "conversationId": f"{user.name}:{recipient}",
+                     "recipientId": recipient, "content": f"hello {mid} " + "x" * 48}  # fmt: skip
+            sent_at[mid] = start = time.perf_counter()
+            await user.ws.send(json.dumps(frame))
+            statuses[await asyncio.wait_for(future, 60)] += 1
+            ack_ms.append((time.perf_counter() - start) * 1000)
+
+    before = stack.stats()
+    started = time.perf_counter()
+    await asyncio.gather(*(sender(u) for u in users))
+    # every live delivery is posted before its ack, so by now they are all on the wire
+    elapsed = time.perf_counter() - started
+    await asyncio.sleep(0.5)
+    after = stack.stats()
+
+    for user in users:  # anything not delivered live arrives now
+        await user.ws.send(json.dumps({"action": "sync"}))
+    await asyncio.sleep(2)
+    for user in users:
+        await user.ws.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+
+    by_name = {u.name: u for u in users}
+    lost = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] == 0]
+    duplicated = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] > 1]
+    send_before, send_after = before.get("sendMessage", {}), after.get("sendMessage", {})
+    dynamodb = {k: send_after.get(k, 0) - send_before.get(k, 0) for k in send_after if k.startswith("dynamodb.")}
+    return {
+        "elapsed_s": elapsed,
+        "throughput": n_messages / elapsed,
+        "delivery_ms": delivery_ms,
+        "ack_ms": ack_ms,
+        "acks": dict(statuses),
+        "dynamodb_per_message": sum(dynamodb.values()) / n_messages,
+        "dynamodb_by_operation": {k.removeprefix("dynamodb."): v / n_messages for k, v in sorted(dynamodb.items())},
+        "lost": len(lost),
+        "duplicated": len(duplicated),
+        "errors": sum(len(u.errors) for u in users),
+    }
+
+
+# ---- main ----------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cdk-out", type=Path, required=True, help="a dev-mode (auth=dev) synthesized cdk.out")
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local" / "bench")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per function")
+    parser.add_argument("--floor-rounds", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if args.clients < 2 or args.messages < 1:
+        parser.error("need at least 2 clients and 1 message")
+
+    relay = asyncio.run(relay_latency(args.floor_rounds))
+    stack = Stack(args.cdk_out, args.state_dir, args.workers)
+    try:
+        db = dynamodb_latency(stack, args.floor_rounds)
+        solo = asyncio.run(unloaded(stack, args.floor_rounds))
+        result = asyncio.run(load(stack, args.clients, args.messages, args.seed))
+    finally:
+        stack.stop()
+
+    relay_p50 = percentile(relay, 50)
+    db_p50 = {op: percentile(times, 50) for op, times in db.items()}
+    floor = relay_p50 + sum(db_p50.values())
+    solo_p50 = percentile(solo, 50)
+    ops = ", ".join(f"{op} {n:.2f}" for op, n in result["dynamodb_by_operation"].items())
+    floor_parts = " + ".join(f"{op} {ms:.2f}" for op, ms in db_p50.items())
+    rows = [
+        ("make bench", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
+                       f"Python {platform.python_version()}"),
+        ("one at a time", f"delivery {summary(solo)} ({len(solo)} messages, one in flight)"),
+        ("floor", f"{floor:.2f} ms = relay p50 {relay_p50:.2f} + DynamoDB p50 {floor_parts}"),
+        ("ratio", f"one-at-a-time delivery p50 / floor = {solo_p50 / floor:.2f} (aim: under 2)"),
+        ("load", f"{args.clients} clients, {args.messages} messages, {args.workers} workers per function"),
+        ("throughput", f"{result['throughput']:.0f} messages/s ({result['elapsed_s']:.1f} s)"),
+        ("delivery", f"{summary(result['delivery_ms'])} ({len(result['delivery_ms'])} delivered live)"),
+        ("ack", f"{summary(result['ack_ms'])} (acks: {result['acks']})"),
+        ("dynamodb", f"{result['dynamodb_per_message']:.2f} requests per message ({ops})"),
+        ("lost", f"{result['lost']}, duplicated {result['duplicated']}, error frames {result['errors']}"),
+    ]  # fmt: skip
+    for label, text in rows:
+        print(f"{label:<14}{text}")
+    if args.json:
+        figures = {k: v for k, v in result.items() if not k.endswith("_ms")}
+        figures.update(
+            delivery={f"p{p}": percentile(result["delivery_ms"], p) for p in (50, 95, 99)},
+            ack={f"p{p}": percentile(result["ack_ms"], p) for p in (50, 95, 99)},
+            one_at_a_time={f"p{p}": percentile(solo, p) for p in (50, 95, 99)},
+            floor={"total": floor, "relay_p50": relay_p50, **{f"{op}_p50": ms for op, ms in db_p50.items()}},
+        )
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

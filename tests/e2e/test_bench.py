@@ -1,0 +1,28 @@
+"""`make bench` itself, tiny: it must keep running and keep counting honestly. The
+figures are not asserted (timing belongs in docs/performance.md, not in tests); what is
+asserted is what must hold at any speed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench  # noqa: E402
+
+
+def test_the_bench_runs_and_every_message_arrives_exactly_once(dev_cdk_out, tmp_path, capsys):
+    figures = tmp_path / "figures.json"
+    code = bench.main(["--cdk-out", str(dev_cdk_out), "--state-dir", str(tmp_path / "state"), "--clients", "3",
+                       "--messages", "30", "--floor-rounds", "5", "--json", str(figures)])  # fmt: skip
+    result = json.loads(figures.read_text())
+    assert code == 0 and result["lost"] == 0 and result["duplicated"] == 0 and result["errors"] == 0
+    assert result["acks"] == {"delivered": 30}  # everyone was online
+    # warm sends to an online recipient: PutItem, Query x2, UpdateItem (the README's "4 warm")
+    assert result["dynamodb_by_operation"] == {"PutItem": 1.0, "Query": 2.0, "UpdateItem": 1.0}
+    printed = capsys.readouterr().out
+    for label in ("one at a time", "floor", "throughput", "delivery", "ack", "dynamodb", "lost"):
+        assert f"\n{label} " in printed or printed.startswith(label)
