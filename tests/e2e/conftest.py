@@ -71,9 +71,9 @@ class RunningStack:
         return self
 
     def stop(self) -> None:
-        """Ctrl-C: the clean shutdown path."""
+        """Ctrl-C in a terminal: SIGINT to the whole process group. The clean shutdown path."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

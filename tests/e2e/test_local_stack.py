@@ -207,6 +207,26 @@ def test_a_restart_loses_no_stored_message(stack):
     run(receive_all())
 
 
+def test_ctrl_c_closes_every_connection_and_runs_disconnect_for_each(stack):
+    async def scenario():
+        # Given two users connected
+        alice, bob = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "bob")
+        assert _connection_rows(stack) == 2
+        # When the developer presses Ctrl-C (the terminal signals the whole process group)
+        await asyncio.to_thread(stack.stop)
+        # Then each client is told the server is going away
+        for client in (alice, bob):
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await client.next(timeout=5)
+            assert closed.value.rcvd.code == 1001
+
+    run(scenario())
+    # and $disconnect ran for both before the database stopped: a restart finds no rows
+    stack.start()
+    assert _connection_rows(stack) == 0
+    assert "$disconnect failed" not in stack.log.read_text()
+
+
 def test_an_oversize_frame_closes_the_connection_with_1009(stack):
     async def scenario():
         alice = await Client.connect(stack.url, "alice")
