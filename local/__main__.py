@@ -36,12 +36,16 @@ async def run(args) -> int:
     except (TemplateError, RuntimeError, OSError) as exc:
         log(f"error: {exc}")
         return 1
-    who = "?userId=test-user-1" if stack.auth_mode == "dev" else "?token=$(make -s token USER=test-user-1)"
+    if stack.auth_mode == "dev":
+        try_line = f"wscat -c '{stack.url}?userId=test-user-1'"
+    else:  # double quotes, so the shell runs the $(...); the token's issuer names the port
+        port = f" PORT={args.port}" if args.port != 8080 else ""
+        try_line = f'wscat -c "{stack.url}?token=$(make -s token USER=test-user-1{port})"'
     print(
         f"Local stack {stack.stack_name} ({stack.auth_mode} auth) on {stack.url}\n"
         f"  DynamoDB (dynalite): {stack.db.endpoint}, data in {args.state_dir / 'dynamodb'}\n"
         f"  @connections API:    http://{args.host}:{args.port}/{stack.gateway.api.stage}/@connections/{{id}}\n"
-        f"Try:  wscat -c '{stack.url}{who}'\n"
+        f"Try:  {try_line}\n"
         f"Ctrl-C stops everything.",
         flush=True,
     )
