@@ -161,11 +161,12 @@ def _connection_rows(stack) -> int:
     return db.scan(TableName=table, Select="COUNT")["Count"]  # test-only look at the table
 
 
-def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(stack):
-    # Given bob's connection row outlives his connection (the stack crashed: no $disconnect ran)
+@pytest.mark.parametrize("dead", ["bob", "alice"], ids=["recipient's device", "sender's other device"])
+def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(stack, dead):
+    # Given a connection row that outlives its connection (the stack crashed: no close frame, no $disconnect)
     async def before():
-        bob = await Client.connect(stack.url, "bob")
-        await bob.send({"action": "sync"})
+        device = await Client.connect(stack.url, dead)
+        await device.send({"action": "sync"})
         await asyncio.sleep(0.3)
 
     run(before())
@@ -174,15 +175,17 @@ def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(s
     assert _connection_rows(stack) == 1
 
     async def after():
-        # When alice messages him, the post answers 410: the row goes, the message waits
+        # When alice messages bob, the post to the dead connection answers 410: the row goes
         alice = await Client.connect(stack.url, "alice")
         await alice.send(send_frame("m1", "bob"))
-        assert (await alice.next("ack"))["data"]["status"] == "sent"
-        assert _connection_rows(stack) == 1  # alice's only
-        # And bob gets it when he comes back and syncs
+        assert (await alice.next("ack"))["data"] == {"messageId": "m1", "status": "sent"}
+        assert _connection_rows(stack) == 1  # alice's live one only
+        assert '"event":"connection_gone"' in stack.log.read_text()
+        # And the message waits: bob gets it, once, when he comes back and syncs
         bob = await Client.connect(stack.url, "bob")
         await bob.send({"action": "sync"})
         assert (await bob.next("message"))["data"]["messageId"] == "m1"
+        assert await bob.quiet(0.3) == []
 
     run(after())
 
