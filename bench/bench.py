@@ -125,8 +125,9 @@ def _relay_server(port: int, ready) -> None:
 
 async def relay_latency(rounds: int) -> list[float]:
     port = free_port()
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=_relay_server, args=(port, ready), daemon=True)
+    spawn = multiprocessing.get_context("spawn")  # not fork: the caller may have threads (boto3, pytest)
+    ready = spawn.Event()
+    server = spawn.Process(target=_relay_server, args=(port, ready), daemon=True)
     server.start()
     try:
         ready.wait(10)
