@@ -60,3 +60,21 @@ def test_cdk_synth_with_bad_context_fails_with_the_reason(cli_env, tmp_path):
     result = cdk_synth(cli_env, tmp_path, "-c", "auth=none")
     assert result.returncode != 0
     assert "auth must be 'cognito' (default) or 'dev'" in result.stderr
+
+
+def test_two_synths_in_a_row_are_byte_identical(cli_env, tmp_path):
+    # Given two synths of the same checkout into separate folders
+    outs = []
+    for name in ("first", "second"):
+        result = cdk_synth(cli_env, tmp_path / name, "--quiet")
+        assert result.returncode == 0, result.stderr[-3000:]
+        outs.append(tmp_path / name / "cdk.out")
+    # Then the templates, the asset manifests and the staged asset folders are the same
+    first, second = outs
+    for pattern in ("*.template.json", "*.assets.json"):
+        files = sorted(p.name for p in first.glob(pattern))
+        assert files and files == sorted(p.name for p in second.glob(pattern))
+        for name in files:
+            assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assets = sorted(p.name for p in first.glob("asset.*"))
+    assert assets and assets == sorted(p.name for p in second.glob("asset.*"))

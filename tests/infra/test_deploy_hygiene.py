@@ -1,0 +1,56 @@
+"""Deploy hygiene: what `cdk destroy` leaves behind, backups, logs and timeouts."""
+
+from __future__ import annotations
+
+import pytest
+
+from synth import synth
+
+STATEFUL = ("AWS::DynamoDB::GlobalTable", "AWS::Logs::LogGroup", "AWS::Cognito::UserPool")
+
+
+def stateful_resources(template):
+    return {lid: r for type_ in STATEFUL for lid, r in template.find_resources(type_).items()}
+
+
+def test_by_default_destroy_deletes_every_table_log_group_and_the_user_pool():
+    # Given the default (personal, throwaway) deployment
+    found = stateful_resources(synth()[1])
+    # Then nothing stateful is kept by CloudFormation on delete, and nothing blocks the delete
+    assert len(found) == 2 + 3 + 1
+    for logical_id, resource in found.items():
+        assert resource.get("DeletionPolicy") == "Delete", logical_id
+        assert resource.get("UpdateReplacePolicy") == "Delete", logical_id
+        replicas = resource["Properties"].get("Replicas", [{}])
+        assert not replicas[0].get("DeletionProtectionEnabled"), logical_id
+
+
+def test_retain_data_keeps_tables_logs_and_pool_and_turns_on_deletion_protection():
+    # Given -c retainData=true
+    template = synth(retainData="true")[1]
+    found = stateful_resources(template)
+    # Then CloudFormation keeps each of them, and the tables refuse a delete
+    for logical_id, resource in found.items():
+        assert resource.get("DeletionPolicy") == "Retain", logical_id
+        assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
+    for logical_id, table in template.find_resources("AWS::DynamoDB::GlobalTable").items():
+        assert table["Properties"]["Replicas"][0]["DeletionProtectionEnabled"] is True, logical_id
+
+
+def test_the_messages_table_has_point_in_time_recovery():
+    [messages] = [
+        t for t in synth()[1].find_resources("AWS::DynamoDB::GlobalTable").values()
+        if t["Properties"]["KeySchema"][0]["AttributeName"] == "messageId"
+    ]  # fmt: skip
+    recovery = messages["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"]
+    assert recovery == {"PointInTimeRecoveryEnabled": True}
+
+
+@pytest.mark.parametrize("days", [14, 90])
+def test_every_function_logs_to_its_own_group_with_a_retention(days):
+    context = {} if days == 14 else {"logRetentionDays": str(days)}
+    template = synth(**context)[1]
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {days}
+    for fn in template.find_resources("AWS::Lambda::Function").values():
+        assert fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups
