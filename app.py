@@ -4,6 +4,7 @@
 import sys
 
 import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import ConfigError, StackConfig
 from stacks.messaging_stack import MessagingStack
@@ -14,4 +15,7 @@ try:
 except ConfigError as exc:
     sys.exit(f"Configuration error: {exc}")
 MessagingStack(app, config.stack_name, config=config)
+# AWS Solutions checks on every synth (and so on every deploy): an unacknowledged finding
+# fails it. Each acknowledgement sits next to its resource in stacks/, with its reason.
+cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 app.synth()

@@ -1,4 +1,5 @@
-"""The WebSocket API: routes selected by the frame's ``action``, one auto-deployed stage.
+"""The WebSocket API: routes selected by the frame's ``action``, one auto-deployed stage
+with throttling, and opt-in access logs.
 
 To add a client action: add its route key to MESSAGE_ROUTES and its function to
 ACTIONS in lambda_src/chat/actions.py.
@@ -6,14 +7,48 @@ ACTIONS in lambda_src/chat/actions.py.
 
 from __future__ import annotations
 
+import json
+
+import jsii
+from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import WebSocketLambdaIntegration
 from constructs import Construct
 
 ROUTE_SELECTION = "$request.body.action"
 # Routes served by the message function ($default catches everything else).
 MESSAGE_ROUTES = ("sendMessage", "sync", "markRead", "deleteMessage")
+# One JSON line per request. Deliberately no query string: in cognito mode it holds the token.
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "time": "$context.requestTimeEpoch",
+    "ip": "$context.identity.sourceIp",
+    "connectionId": "$context.connectionId",
+    "eventType": "$context.eventType",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "integrationLatency": "$context.integrationLatency",
+    "error": "$context.error.message",
+}
+
+
+@jsii.implements(apigw.IAccessLogSettings)
+class _AccessLogs:
+    """IAccessLogSettings is an interface, not a struct, in aws-cdk-lib's Python binding."""
+
+    def __init__(self, destination: apigw.IAccessLogDestination, format: apigw_v1.AccessLogFormat):
+        self._destination, self._format = destination, format
+
+    @property
+    def destination(self) -> apigw.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw_v1.AccessLogFormat:
+        return self._format
 
 
 class WebSocket(Construct):
@@ -26,6 +61,10 @@ class WebSocket(Construct):
         connect: lambda_.IFunction,
         disconnect: lambda_.IFunction,
         message: lambda_.IFunction,
+        throttle: tuple[int, int],
+        connect_throttle: tuple[int, int],
+        access_log_retention: logs.RetentionDays | None,
+        retain_data: bool,
     ) -> None:
         super().__init__(scope, id)
         message_integration = WebSocketLambdaIntegration("Message", message)
@@ -44,8 +83,67 @@ class WebSocket(Construct):
         )
         for route in MESSAGE_ROUTES:
             self.api.add_route(route, integration=message_integration)
-        self.stage = apigw.WebSocketStage(
-            self, "Stage", web_socket_api=self.api, stage_name=stage_name, auto_deploy=True
+        Validations.of(self.api).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG4",
+                reason="Authentication happens once, in $connect: the connect function verifies the Cognito "
+                "token (RS256, issuer, client) and refuses with 401. WebSocket APIs allow an authorizer only on "
+                "$connect, and every later frame is tied to the connection's verified user.",
+            )
         )
+
+        access_logs = None
+        if access_log_retention is not None:
+            self.access_log_group = logs.LogGroup(
+                self,
+                "AccessLogs",
+                retention=access_log_retention,
+                removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+            )
+            access_logs = _AccessLogs(
+                apigw.LogGroupLogDestination(self.access_log_group),
+                apigw_v1.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":"))),
+            )
+        rate, burst = throttle
+        self.stage = apigw.WebSocketStage(
+            self,
+            "Stage",
+            web_socket_api=self.api,
+            stage_name=stage_name,
+            auto_deploy=True,
+            throttle=apigw.ThrottleSettings(rate_limit=rate, burst_limit=burst),
+            access_log_settings=access_logs,
+        )
+        # $connect runs the token check; a tighter limit keeps a connection flood from
+        # turning into a Lambda bill. The L2 stage has no per-route settings, hence the override.
+        connect_rate, connect_burst = connect_throttle
+        self.stage.node.default_child.add_property_override(
+            "RouteSettings",
+            {"$connect": {"ThrottlingRateLimit": connect_rate, "ThrottlingBurstLimit": connect_burst}},
+        )
+        # A stage naming a route that does not exist yet fails to deploy ("Unable to find
+        # Route by key $connect within the provided RouteSettings"): create the route first.
+        [connect_route] = [c for c in self.api.node.children
+                           if isinstance(c, apigw.WebSocketRoute) and c.route_key == "$connect"]  # fmt: skip
+        self.stage.node.add_dependency(connect_route)
+        if access_logs is None:
+            Validations.of(self.stage).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-APIG1",
+                    reason="Access logging is opt-in (-c accessLogs=true): WebSocket access logs need API "
+                    "Gateway's account-level CloudWatch role, a per-region singleton that this stack does not "
+                    "take over in someone's account. See docs/security.md.",
+                )
+            )
+
         # Only the message function posts to connections, and only on this stage.
         self.stage.grant_management_api_access(message)
+        api_id = Stack.of(self).get_logical_id(self.api.node.default_child)
+        Validations.of(message.role).acknowledge(  # the grant lands in the role's policy
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+                f"<{api_id}>/{stage_name}/*/@connections/*]",
+                reason="ManageConnections on this API and stage only; the wildcards are the HTTP method and the "
+                "connection id, which is new for every connection.",
+            )
+        )

@@ -55,6 +55,9 @@ class StackConfig:
     max_content_bytes: int = 16 * 1024
     log_retention_days: int = 14
     retain_data: bool = False
+    throttle: tuple[int, int] = (100, 200)  # the stage: (requests per second, burst)
+    connect_throttle: tuple[int, int] = (10, 20)  # $connect
+    access_logs: bool = False
 
     @property
     def stack_name(self) -> str:
@@ -93,6 +96,15 @@ class StackConfig:
             max_content_bytes=_int(get("maxContentBytes"), 16 * 1024, "maxContentBytes", 1, MAX_CONTENT_BYTES_LIMIT),
             log_retention_days=retention,
             retain_data=_bool(get("retainData"), False, "retainData"),
+            throttle=(
+                _int(get("throttleRate"), 100, "throttleRate", 1, 10_000),
+                _int(get("throttleBurst"), 200, "throttleBurst", 1, 5_000),
+            ),
+            connect_throttle=(
+                _int(get("connectThrottleRate"), 10, "connectThrottleRate", 1, 10_000),
+                _int(get("connectThrottleBurst"), 20, "connectThrottleBurst", 1, 5_000),
+            ),
+            access_logs=_bool(get("accessLogs"), False, "accessLogs"),
         )
 
 

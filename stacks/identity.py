@@ -3,7 +3,7 @@ context) whose tokens $connect verifies. ``dev``: no pool; ?userId= is trusted."
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
@@ -38,9 +38,23 @@ class Identity(Construct):
             "UserPool",
             self_sign_up_enabled=False,
             sign_in_aliases=cognito.SignInAliases(username=True, email=True),
-            password_policy=cognito.PasswordPolicy(min_length=12),
+            password_policy=cognito.PasswordPolicy(
+                min_length=12, require_lowercase=True, require_uppercase=True, require_digits=True, require_symbols=True
+            ),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+        )
+        Validations.of(pool).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-COG2",
+                reason="MFA is not forced: this pool is a starting point for a personal stack, and required MFA "
+                "would break the README's CLI sign-in. Bring your own pool (userPoolId) to enforce MFA.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-COG8",
+                reason="The Plus feature plan is billed per monthly active user; a personal or test stack should "
+                "not incur it silently. Bring your own pool (userPoolId) on the plan you choose.",
+            ),
         )
         client = pool.add_client(
             "AppClient",

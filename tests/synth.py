@@ -13,18 +13,24 @@ def cdk_json_context() -> dict:
     return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
-@lru_cache(maxsize=8)
-def _synth(context_items: tuple) -> tuple:
+def build(**context):
+    """A fresh App and stack, not cached, for tests that change the stack."""
     import aws_cdk as cdk
-    from aws_cdk.assertions import Template
 
     from stacks.config import StackConfig
     from stacks.messaging_stack import MessagingStack
 
     # The same feature flags as `cdk synth` (a bare App() would ignore cdk.json).
-    app = cdk.App(context={**cdk_json_context(), **dict(context_items)})
+    app = cdk.App(context={**cdk_json_context(), **context})
     config = StackConfig.from_context(app.node.try_get_context)
-    stack = MessagingStack(app, config.stack_name, config=config)
+    return app, MessagingStack(app, config.stack_name, config=config)
+
+
+@lru_cache(maxsize=8)
+def _synth(context_items: tuple) -> tuple:
+    from aws_cdk.assertions import Template
+
+    _, stack = build(**dict(context_items))
     return stack, Template.from_stack(stack)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from synth import synth
@@ -54,3 +56,44 @@ def test_every_function_logs_to_its_own_group_with_a_retention(days):
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {days}
     for fn in template.find_resources("AWS::Lambda::Function").values():
         assert fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups
+
+
+def stage_of(template) -> dict:
+    [stage] = template.find_resources("AWS::ApiGatewayV2::Stage").values()
+    return stage
+
+
+def test_the_stage_and_connect_are_throttled_by_default_and_configurably():
+    stage = stage_of(synth()[1])
+    assert stage["Properties"]["DefaultRouteSettings"] == {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
+    assert stage["Properties"]["RouteSettings"] == {"$connect": {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}}
+    # the stage may only be created once the route it names exists, or the deploy fails
+    connect_route = next(lid for lid, r in synth()[1].find_resources("AWS::ApiGatewayV2::Route").items()
+                         if r["Properties"]["RouteKey"] == "$connect")  # fmt: skip
+    assert connect_route in stage["DependsOn"]
+
+    tuned = stage_of(synth(throttleRate="5", throttleBurst="10", connectThrottleRate="1", connectThrottleBurst="2")[1])
+    assert tuned["Properties"]["DefaultRouteSettings"] == {"ThrottlingRateLimit": 5, "ThrottlingBurstLimit": 10}
+    assert tuned["Properties"]["RouteSettings"]["$connect"] == {"ThrottlingRateLimit": 1, "ThrottlingBurstLimit": 2}
+
+
+def test_access_logs_are_off_by_default():
+    assert "AccessLogSettings" not in stage_of(synth()[1])["Properties"]
+
+
+def test_access_logs_when_on_are_json_without_the_query_string_in_their_own_group():
+    template = synth(accessLogs="true")[1]
+    settings = stage_of(template)["Properties"]["AccessLogSettings"]
+    fields = json.loads(settings["Format"])
+    assert {"requestId", "connectionId", "routeKey", "eventType", "status", "ip"} <= set(fields)
+    # the token travels in the query string in cognito mode: nothing that could hold it is logged
+    assert not any(word in value for value in fields.values() for word in ("querystring", "path", "header"))
+    group = settings["DestinationArn"]["Fn::GetAtt"][0]
+    assert template.find_resources("AWS::Logs::LogGroup")[group]["Properties"]["RetentionInDays"] == 14
+
+
+def test_the_created_pool_demands_long_mixed_passwords():
+    [pool] = synth()[1].find_resources("AWS::Cognito::UserPool").values()
+    policy = pool["Properties"]["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] >= 12
+    assert all(policy[k] for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"))

@@ -31,12 +31,18 @@ def function_id(template, handler):
 
 
 def policy_statements(template, handler):
-    role = resources(template, "AWS::Lambda::Function")[function_id(template, handler)]["Properties"]["Role"]
-    role_id = role["Fn::GetAtt"][0]
+    """The function's statements, less the log-writing ones, which must name only its own log group."""
+    fn = resources(template, "AWS::Lambda::Function")[function_id(template, handler)]["Properties"]
+    role_id = fn["Role"]["Fn::GetAtt"][0]
     policies = [
         p for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
     ]
-    return [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    logs = [s for s in statements if all(a.startswith("logs:") for a in actions_of([s]))]
+    own_group = {"Fn::GetAtt": [fn["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}
+    assert [(actions_of([s]), s["Resource"]) for s in logs] == [({"logs:CreateLogStream", "logs:PutLogEvents"},
+                                                                 own_group)]  # fmt: skip
+    return [s for s in statements if s not in logs]
 
 
 def actions_of(statements):
@@ -162,6 +168,25 @@ def test_only_the_message_function_may_post_to_connections_and_only_on_this_stag
     assert "dynamodb:Scan" not in actions_of(statements)
 
 
+def test_no_role_has_a_managed_policy_or_a_bare_wildcard_resource(template):
+    for logical_id, role in resources(template, "AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], logical_id
+    tables = set(resources(template, "AWS::DynamoDB::GlobalTable"))
+    [api] = resources(template, "AWS::ApiGatewayV2::Api")
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            listed = statement["Resource"]
+            for resource in listed if isinstance(listed, list) else [listed]:
+                if "*" not in json.dumps(resource):
+                    continue
+                # the only wildcards: a table's own indexes, and connection ids on this API's stage
+                parts = resource["Fn::Join"][1]
+                index = parts[0] in [{"Fn::GetAtt": [t, "Arn"]} for t in tables] and parts[1:] == ["/index/*"]
+                connections = {"Ref": api} in parts and parts[-1] == "/production/*/@connections/*"
+                assert index or connections, resource
+
+
 def test_dev_mode_has_no_user_pool_and_warns():
     stack, template = synth(auth="dev")
     assert resources(template, "AWS::Cognito::UserPool") == {}
@@ -186,7 +211,7 @@ def test_an_existing_pool_is_used_when_named():
     "context",
     [{"auth": "none"}, {"userPoolId": "eu-west-1_AbC123"}, {"instance": "has space"}, {"stage": "a/b"},
      {"connectionTtlHours": "0"}, {"logRetentionDays": "13"}, {"retainData": "maybe"}, {"userPoolId": "nope",
-     "userPoolClientIds": "c"}],
+     "userPoolClientIds": "c"}, {"throttleRate": "0"}, {"connectThrottleBurst": "lots"}, {"accessLogs": "maybe"}],
 )  # fmt: skip
 def test_bad_context_is_refused_with_a_clear_message(context):
     with pytest.raises(ConfigError):

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chat import tokens
-from harness import Chat
+from harness import Chat, send_frame
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool"
 CLIENT = "client-abc"
@@ -192,3 +192,30 @@ def test_the_cognito_template_points_the_connect_function_at_the_pool(cognito_te
     env = next(f["environment"] for f in functions(cognito_template).values() if f["handler"] == "connect.handler")
     assert env["AUTH_MODE"] == "cognito"
     assert "TOKEN_ISSUER" in env and "TOKEN_CLIENT_IDS" in env
+
+
+def test_logs_are_json_lines_with_the_connection_and_never_hold_a_token_or_message_content(
+    dynamodb, cognito_template, issuer, jwks, capsys
+):
+    # Given a cognito deployment, a good and a bad token, and a message with recognisable content
+    chat = Chat(dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT},
+                jwks=jwks)  # fmt: skip
+    good, bad = issuer.token(), forge(issuer.token(sub="bob"), sub="mallory")
+    alice, _ = chat.connect({"token": good})
+    bob, _ = chat.connect({"token": issuer.token("access", sub="bob")})
+    chat.connect({"token": bad})
+    secret = "the-launch-code-is-0000"
+    chat.send(alice, send_frame("m1", "bob", secret, replyToContent=secret))
+    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    chat.send(alice, "not json " + secret)
+    chat.disconnect(bob)
+    # Then every line is JSON naming its connection, and no token or content appears anywhere
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) >= 8 and all(line.get("connectionId") for line in lines)
+    assert {line["event"] for line in lines} >= {"connected", "connect_refused", "handled", "refused", "disconnected"}
+    assert all(line["route"] for line in lines if line["event"] in ("handled", "refused"))
+    for token in (good, bad):
+        assert token not in out and token.split(".")[1] not in out and token.split(".")[2] not in out
+    assert secret not in out
