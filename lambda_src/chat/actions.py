@@ -125,6 +125,12 @@ def on_disconnect(event: dict, svc: Services) -> dict:
 def send_message(call: Call, user_id: str, msg: p.SendMessage) -> None:
     if msg.sender_id is not None and msg.sender_id != user_id:
         raise p.ProtocolError(p.FORBIDDEN, "senderId is not the user of this connection", msg.message_id)
+    reply_to = msg.reply.get("replyToMessageId")
+    if reply_to is not None:  # a reply may only point at a message its sender can see
+        original = call.store.get_message(reply_to)
+        if original is None or user_id not in (original.get("senderId"), original.get("recipientId")):
+            # one answer for "missing" and "not yours", so ids cannot be probed
+            raise p.ProtocolError(p.FORBIDDEN, "replyToMessageId is not a message you can see", msg.message_id)
     sent_at = now_iso()
     item = {
         "messageId": msg.message_id,

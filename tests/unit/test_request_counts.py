@@ -34,6 +34,13 @@ def test_a_message_to_an_offline_recipient_costs_3_warm(chat):
     assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1, "Query": 2}
 
 
+def test_a_reply_costs_one_more_get_to_check_the_sender_can_see_the_original(chat):
+    alice, _bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m0", "bob"))
+    reply = send_frame("m1", "bob", replyToMessageId="m0")
+    assert counted(chat, lambda: chat.send(alice, reply)) == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 1}
+
+
 def test_a_retry_costs_one_conditional_put(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))

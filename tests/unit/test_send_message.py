@@ -103,10 +103,35 @@ def test_the_sender_is_always_the_connection_user_never_the_frame(chat):
 
 def test_reply_fields_are_stored_and_delivered(chat):
     alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(bob, send_frame("m0", "alice", "earlier"))
+    chat.take(bob)
     reply = {"replyToMessageId": "m0", "replyToContent": "earlier", "replyToSenderName": "Bob"}
     chat.send(alice, send_frame("m1", "bob", **reply))
     assert {k: chat.frames(bob)[0]["data"][k] for k in reply} == reply
     assert {k: chat.message("m1")[k] for k in reply} == reply
+
+
+def test_a_reply_may_point_at_your_own_message_too(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m0", "bob"))
+    chat.take(alice)
+    chat.send(alice, send_frame("m1", "bob", replyToMessageId="m0"))
+    assert chat.frames(alice)[0]["type"] == "ack"
+
+
+def test_a_reply_to_a_message_you_cannot_see_is_forbidden_and_writes_nothing(chat):
+    # Given a message between carol and dave
+    carol, mallory = chat.online("carol"), chat.online("mallory")
+    chat.send(carol, send_frame("secret", "dave", "for dave only"))
+    before = chat.items("messages")
+    # When mallory replies to it, or to a message that does not exist
+    for target in ("secret", "no-such-message"):
+        chat.send(mallory, send_frame(f"r-{target}", "carol", replyToMessageId=target))
+        # Then both get the same refusal (no way to probe which ids exist), and nothing is stored
+        [error] = chat.take(mallory)
+        assert error["type"] == "error" and error["data"]["code"] == "FORBIDDEN"
+        assert error["data"]["messageId"] == f"r-{target}"
+    assert chat.items("messages") == before
 
 
 def test_null_optional_fields_count_as_absent(chat):
