@@ -95,6 +95,31 @@ def test_read_receipts_and_delete(stack):
     run(scenario())
 
 
+def test_ten_concurrent_sends_of_one_message_store_it_once_and_deliver_it_once(start_stack):
+    stack = start_stack(None, "--workers", "4")  # four message-function workers: real concurrency
+
+    async def scenario():
+        # Given bob online, and alice on ten devices that all send the same message at once
+        bob = await Client.connect(stack.url, "bob")
+        devices = [await Client.connect(stack.url, "alice") for _ in range(10)]
+        frame = send_frame("dup-1", "bob")
+        await asyncio.gather(*(device.send(frame) for device in devices))
+        # Then every device is acknowledged, and bob gets the message exactly once
+        for device in devices:
+            assert (await device.next("ack"))["data"]["messageId"] == "dup-1"
+        assert (await bob.next("message"))["data"]["messageId"] == "dup-1"
+        assert await bob.quiet(0.5) == []
+        await bob.send({"action": "sync"})
+        assert await bob.quiet(0.5) == []  # and nothing is left to sync
+        # and alice's other devices see it at most once each
+        for device in devices:
+            assert sum(f["type"] == "message" for f in device.received + await device.quiet(0.1)) <= 1
+
+    run(scenario())
+    messages = next(t for t in stack.dynamodb().list_tables()["TableNames"] if "Messages" in t)
+    assert stack.dynamodb().scan(TableName=messages, Select="COUNT")["Count"] == 1  # test-only look
+
+
 def test_every_error_code_over_the_wire(stack):
     async def scenario():
         alice, mallory = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "mallory")

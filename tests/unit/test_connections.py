@@ -39,6 +39,22 @@ def test_a_gone_recipient_connection_is_removed_and_the_message_waits_for_sync(c
     assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
 
 
+def test_410_on_every_recipient_device_removes_them_all_and_the_message_waits_for_sync(chat):
+    # Given bob's phone and laptop both died without a close frame
+    alice, phone, laptop = chat.online("alice"), chat.online("bob"), chat.online("bob")
+    chat.api.gone.update({phone, laptop})
+    # When alice sends, both posts answer 410
+    chat.send(alice, send_frame("m1", "bob"))
+    # Then both rows are gone, nothing is marked delivered, and bob's next sync gets it once
+    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "sent"}}]
+    assert [r["connectionId"] for r in chat.items("connections")] == [alice]
+    assert chat.message("m1")["status"] == "sent"
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "sync"})
+    chat.send(bob, {"action": "sync"})
+    assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
+
+
 def test_one_gone_device_does_not_stop_delivery_to_the_others(chat):
     alice, bob_old, bob_new = chat.online("alice"), chat.online("bob"), chat.online("bob")
     chat.api.gone.add(bob_old)

@@ -89,16 +89,19 @@ def test_a_connection_that_never_registered_is_forbidden(chat):
     assert chat.items("messages") == []
 
 
-def test_a_store_failure_gives_a_retryable_INTERNAL_error_and_nobody_sees_the_message(chat, monkeypatch):
+@pytest.mark.parametrize(
+    "code, status", [("ProvisionedThroughputExceededException", 400), ("InternalServerError", 500)],
+    ids=["throttled", "5xx"],
+)  # fmt: skip
+def test_a_store_failure_gives_a_retryable_INTERNAL_error_and_nobody_sees_the_message(chat, monkeypatch, code, status):
     alice, bob = chat.online("alice"), chat.online("bob")
     real_put = chat.client.put_item
 
-    def throttled(**kwargs):
-        raise ClientError(
-            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem"
-        )
+    def failing(**kwargs):
+        error = {"Error": {"Code": code, "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        raise ClientError(error, "PutItem")
 
-    monkeypatch.setattr(chat.client, "put_item", throttled)
+    monkeypatch.setattr(chat.client, "put_item", failing)
     response = chat.send(alice, GOOD)
     assert response == {"statusCode": 200}
     assert chat.take(alice) == [
