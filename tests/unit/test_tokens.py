@@ -104,7 +104,32 @@ def _alg_none(issuer):
     return f"{header}.{issuer.token().split('.')[1]}."
 
 
+def _rs512_with_the_pools_key(issuer):
+    claims = json.loads(base64.urlsafe_b64decode(issuer.token().split(".")[1] + "=="))
+    return pyjwt.encode(claims, issuer.key, algorithm="RS512", headers={"kid": issuer.kid})
+
+
+def _attacker_key_named_in_header(issuer, where):
+    attacker = Issuer(kid=issuer.kid)
+    headers = {"jku": "https://attacker.example/jwks.json"} if where == "jku" else {"jwk": attacker.jwk}
+    return attacker.token(headers=headers)
+
+
+def _signature_of_another_token(issuer):
+    header, payload, _ = issuer.token(sub="admin").split(".")
+    return ".".join([header, payload, issuer.token().split(".")[2]])
+
+
 REJECTED = {
+    "RS512 with the pool's key": _rs512_with_the_pools_key,
+    "attacker's key via jku header": lambda i: _attacker_key_named_in_header(i, "jku"),
+    "attacker's key embedded as jwk header": lambda i: _attacker_key_named_in_header(i, "jwk"),
+    "signature of another token": _signature_of_another_token,
+    "exp as a string": lambda i: i.token(exp=str(int(time.time()) + 3600)),
+    "aud as a list": lambda i: i.token("id", aud=[CLIENT]),
+    "issuer with a trailing slash": lambda i: i.token(iss=ISSUER + "/"),
+    "no sub": lambda i: i.token(sub=None),
+    "empty sub": lambda i: i.token(sub=""),
     "expired": lambda i: i.token(exp=int(time.time()) - 120),
     "not yet valid": lambda i: i.token(nbf=int(time.time()) + 120),
     "no exp": lambda i: i.token(exp=None),
