@@ -8,6 +8,7 @@
 #                  AUTH=token for real token checks, FRESH=1 to wipe stored data
 #   make token     a token for `make local AUTH=token`: make token USER=alice
 #   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000 (figures in docs/performance.md)
+#   make soak      load with clients dropping and reconnecting: SOAK_CLIENTS=200 SOAK_MESSAGES=10000 DROP_RATE=0.01
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
 
 SHELL := /bin/bash
@@ -19,6 +20,9 @@ FRESH ?=
 LOCAL_ARGS ?=
 CLIENTS ?= 100
 MESSAGES ?= 2000
+SOAK_CLIENTS ?= 200
+SOAK_MESSAGES ?= 10000
+DROP_RATE ?= 0.01
 LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
@@ -28,7 +32,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth bootstrap deploy destroy local token bench clean
+.PHONY: install test lint synth bootstrap deploy destroy local token bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -76,6 +80,11 @@ bench: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
 	python bench/bench.py --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
 		--clients $(CLIENTS) --messages $(MESSAGES)
+
+soak: install
+	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/soak/cdk.out
+	python bench/soak.py --cdk-out $(LOCAL_DIR)/soak/cdk.out --state-dir $(LOCAL_DIR)/soak \
+		--clients $(SOAK_CLIENTS) --messages $(SOAK_MESSAGES) --drop-rate $(DROP_RATE)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache
