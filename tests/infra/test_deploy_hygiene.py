@@ -97,3 +97,19 @@ def test_the_created_pool_demands_long_mixed_passwords():
     policy = pool["Properties"]["Policies"]["PasswordPolicy"]
     assert policy["MinimumLength"] >= 12
     assert all(policy[k] for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"))
+
+
+def test_each_function_has_a_timeout_sized_to_its_work():
+    timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"]
+                for f in synth()[1].find_resources("AWS::Lambda::Function").values()}  # fmt: skip
+    # connect may fetch the JWKS (2 s timeout) and write once; disconnect deletes once;
+    # message delivers to many connections or a sync backlog, and stops 3 s before its
+    # limit, which stays under API Gateway's 29 s integration timeout
+    assert timeouts == {"connect.handler": 10, "disconnect.handler": 5, "message.handler": 29}
+
+
+def test_both_tables_keep_dynamodbs_default_encryption_at_rest():
+    for logical_id, table in synth()[1].find_resources("AWS::DynamoDB::GlobalTable").items():
+        # no SSESpecification: DynamoDB encrypts with an AWS owned key, at no cost; a customer
+        # managed key would add a KMS bill and a key to manage in a personal account
+        assert "SSESpecification" not in table["Properties"], logical_id
