@@ -302,16 +302,22 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict
 # ---- main ----------------------------------------------------------------------------------
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def load_parser(doc: str, name: str, clients: int, messages: int) -> argparse.ArgumentParser:
+    """The options make bench and make soak share."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--cdk-out", type=Path, required=True, help="a dev-mode (auth=dev) synthesized cdk.out")
-    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local" / "bench")
-    parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local" / name)
+    parser.add_argument("--clients", type=int, default=clients)
+    parser.add_argument("--messages", type=int, default=messages)
     parser.add_argument("--workers", type=int, default=2, help="worker processes per function")
-    parser.add_argument("--floor-rounds", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = load_parser(__doc__, "bench", clients=100, messages=2000)
+    parser.add_argument("--floor-rounds", type=int, default=300)
     args = parser.parse_args(argv)
     if args.clients < 2 or args.messages < 1:
         parser.error("need at least 2 clients and 1 message")

@@ -1,10 +1,11 @@
 """make soak: the local stack under load while clients drop and reconnect.
 
-N clients (one user each) send M messages in all to random other users. Before each
-send a client may drop its connection (with probability --drop-rate): abruptly (no close
-frame, as when a phone loses its network) or cleanly, then it waits a moment, reconnects
-and sends `sync`, as the apps do. A send whose ack does not come (the connection dropped,
-or the server answered INTERNAL) is sent again with the same messageId, as the apps do.
+N clients (one user each) send M messages in all to random other users. Right after a
+send, before its ack can come, a client may drop its connection (with probability
+--drop-rate): abruptly (no close frame, as when a phone loses its network) or cleanly;
+then it waits a moment, reconnects and sends `sync`, as the apps do. A send whose ack
+does not come (the connection dropped, or the server answered INTERNAL) is sent again
+with the same messageId, as the apps do.
 At the end every client syncs once more, and each message must have reached its
 recipient exactly once, live or on sync.
 
@@ -13,7 +14,6 @@ recipient exactly once, live or on sync.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -29,7 +29,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import ROOT, Stack  # noqa: E402
+from bench import Stack, load_parser  # noqa: E402
 
 ACK_TIMEOUT_S = 30
 
@@ -162,15 +162,8 @@ async def soak(stack: Stack, n_clients: int, n_messages: int, drop_rate: float, 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cdk-out", type=Path, required=True, help="a dev-mode (auth=dev) synthesized cdk.out")
-    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local" / "soak")
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--drop-rate", type=float, default=0.01, help="chance of a drop before each send")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per function")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser = load_parser(__doc__, "soak", clients=200, messages=10_000)
+    parser.add_argument("--drop-rate", type=float, default=0.01, help="chance of a drop right after each send")
     args = parser.parse_args(argv)
     if args.clients < 2 or args.messages < 1 or not 0 <= args.drop_rate < 1:
         parser.error("need at least 2 clients, 1 message and a drop rate in [0, 1)")
