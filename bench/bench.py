@@ -24,11 +24,8 @@ import multiprocessing
 import os
 import platform
 import random
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +37,7 @@ WARMUP = 20  # rounds run first and not counted: first connections, JIT, caches
 sys.path.insert(0, str(ROOT))
 
 from local.dynamodb import free_port  # noqa: E402
+from local.process import LocalStackProcess as Stack  # noqa: E402
 
 # ---- figures ------------------------------------------------------------------------
 
@@ -53,51 +51,6 @@ def percentile(values: list[float], p: float) -> float:
 
 def summary(values_ms: list[float]) -> str:
     return " ".join(f"p{p} {percentile(values_ms, p):6.2f}" for p in (50, 95, 99)) + " ms"
-
-
-# ---- the local stack, as `make local` runs it ------------------------------------------
-
-
-class Stack:
-    def __init__(self, cdk_out: Path, state_dir: Path, workers: int):
-        self.port, self.dynamodb_port = free_port(), free_port()
-        args = [sys.executable, "-m", "local", "run", "--fresh", "--cdk-out", str(cdk_out),
-                "--state-dir", str(state_dir), "--port", str(self.port),
-                "--dynamodb-port", str(self.dynamodb_port), "--workers", str(workers)]  # fmt: skip
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.log = state_dir / "stack.log"
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-        banner = self.proc.stdout.readline().decode()
-        if not banner.startswith("Local stack"):
-            self.stop()
-            sys.exit(f"the local stack did not start:\n{self.log.read_text()[-3000:]}")
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/@local/stats", timeout=10) as reply:  # noqa: S310
-            return json.load(reply)
-
-    def dynamodb(self):
-        import boto3
-
-        return boto3.session.Session().client(
-            "dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}", region_name="us-east-1",
-            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (local server)
-        )  # fmt: skip
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # Ctrl-C: stops dynalite and the workers too
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stdout.close()
 
 
 # ---- the floor ----------------------------------------------------------------------------
@@ -315,6 +268,15 @@ def load_parser(doc: str, name: str, clients: int, messages: int) -> argparse.Ar
     return parser
 
 
+def start_stack(args) -> Stack:
+    """The local stack with fresh data, or exit saying why it did not start."""
+    stack = Stack(args.cdk_out, args.state_dir, "--fresh", "--workers", str(args.workers))
+    try:
+        return stack.start()
+    except RuntimeError as exc:
+        sys.exit(str(exc))
+
+
 def main(argv=None) -> int:
     parser = load_parser(__doc__, "bench", clients=100, messages=2000)
     parser.add_argument("--floor-rounds", type=int, default=300)
@@ -323,7 +285,7 @@ def main(argv=None) -> int:
         parser.error("need at least 2 clients and 1 message")
 
     relay = asyncio.run(relay_latency(args.floor_rounds))
-    stack = Stack(args.cdk_out, args.state_dir, args.workers)
+    stack = start_stack(args)
     try:
         db = dynamodb_latency(stack, args.floor_rounds)
         solo = asyncio.run(unloaded(stack, args.floor_rounds))

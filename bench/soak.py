@@ -29,7 +29,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import Stack, load_parser  # noqa: E402
+from bench import Stack, load_parser, start_stack  # noqa: E402
 
 ACK_TIMEOUT_S = 30
 
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     if args.clients < 2 or args.messages < 1 or not 0 <= args.drop_rate < 1:
         parser.error("need at least 2 clients, 1 message and a drop rate in [0, 1)")
 
-    stack = Stack(args.cdk_out, args.state_dir, args.workers)
+    stack = start_stack(args)
     try:
         result = asyncio.run(soak(stack, args.clients, args.messages, args.drop_rate, args.seed))
     finally:

@@ -4,21 +4,18 @@ even when a test fails, and a leftover process fails the test run."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
 
 from clients import processes_mentioning
-from local.dynamodb import free_port
+from local.process import LocalStackProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,53 +40,19 @@ def cognito_cdk_out(tmp_path_factory) -> Path:
     return _synth(tmp_path_factory.mktemp("cognito") / "cdk.out", "cognito")
 
 
-class RunningStack:
-    """One `python -m local run` process and everything it started."""
-
-    def __init__(self, cdk_out: Path, state_dir: Path, *extra: str):
-        self.cdk_out, self.state_dir, self.extra = cdk_out, state_dir, extra
-        self.port = free_port()
-        self.dynamodb_port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self.log = state_dir / "stack.log"
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self, *more: str) -> RunningStack:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "local", "run", "--cdk-out", str(self.cdk_out), "--state-dir",
-                str(self.state_dir), "--port", str(self.port), "--dynamodb-port", str(self.dynamodb_port),
-                *self.extra, *more]  # fmt: skip
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-        line = self.proc.stdout.readline().decode()  # the banner comes once the gateway listens
-        if not line.startswith("Local stack"):
-            self.kill()
-            raise AssertionError(f"local stack did not start: {line}\n{self.log.read_text()[-3000:]}")
-        return self
+class RunningStack(LocalStackProcess):
+    """One `python -m local run` process; stopping or killing it also checks that
+    everything it started is gone."""
 
     def stop(self) -> None:
-        """Ctrl-C in a terminal: SIGINT to the whole process group. The clean shutdown path."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().stop()
         self._reap()
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: no $disconnect, no cleanup, like a crash."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        super().kill()
         self._reap()
 
     def _reap(self) -> None:
-        if self.proc and self.proc.stdout:
-            self.proc.stdout.close()
         deadline = time.monotonic() + 10
         while processes_mentioning(str(self.state_dir)) or processes_mentioning(f"--port {self.dynamodb_port}"):
             if time.monotonic() > deadline:
@@ -97,14 +60,6 @@ class RunningStack:
                     os.kill(pid, signal.SIGKILL)
                 raise AssertionError("the local stack left processes behind")
             time.sleep(0.1)
-
-    def stats(self) -> dict:
-        """Per route: invocations and AWS calls (the gateway's /@local/stats)."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/@local/stats", timeout=5) as reply:
-            return json.load(reply)
-
-    def dynamodb(self):
-        return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}", region_name="us-east-1")
 
 
 @pytest.fixture

@@ -1,0 +1,82 @@
+"""The local stack as a child process, started as `make local` starts it: for make bench,
+make soak and the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from .dynamodb import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class LocalStackProcess:
+    """One `python -m local run` on free ports; its stderr goes to <state_dir>/stack.log."""
+
+    def __init__(self, cdk_out: Path, state_dir: Path, *flags: str):
+        self.cdk_out, self.state_dir, self.flags = cdk_out, state_dir, flags
+        self.port, self.dynamodb_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log = state_dir / "stack.log"
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, *more: str):
+        """Start it and wait for the banner, which comes once the gateway listens. Can be
+        called again after stop() or kill(): same ports, same data."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", "local", "run", "--cdk-out", str(self.cdk_out), "--state-dir",
+                str(self.state_dir), "--port", str(self.port), "--dynamodb-port", str(self.dynamodb_port),
+                *self.flags, *more]  # fmt: skip
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+                args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True
+            )
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("Local stack"):
+            self.kill()
+            raise RuntimeError(f"the local stack did not start: {line}\n{self.log.read_text()[-3000:]}")
+        return self
+
+    def stop(self) -> None:
+        """Ctrl-C in a terminal: SIGINT to the whole process group. The clean shutdown path."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no $disconnect, no cleanup, like a crash."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def stats(self) -> dict:
+        """Per route: invocations and AWS calls (the gateway's /@local/stats)."""
+        url = f"http://127.0.0.1:{self.port}/@local/stats"
+        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
+            return json.load(reply)
+
+    def dynamodb(self):
+        import boto3
+
+        return boto3.session.Session().client(
+            "dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}", region_name="us-east-1",
+            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
+        )  # fmt: skip
