@@ -119,16 +119,35 @@ def dynamodb_latency(stack: Stack, rounds: int) -> dict[str, list[float]]:
         if i == WARMUP:
             times.clear()
         mid = f"floor-{i}"
-        item = {"messageId": {"S": mid}, "conversationId": {"S": "floor"}, "sentAt": {"S": f"{i:08d}"},
-                "status": {"S": "sent"}, "pendingFor": {"S": "floor-user"}, "content": {"S": "x" * 64}}  # fmt: skip
-        timed("PutItem", db.put_item, TableName=messages, Item=item,
-              ConditionExpression="attribute_not_exists(messageId)")  # fmt: skip
-        timed("Query", db.query, TableName=connections, IndexName="userId-index",
-              KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": {"S": "floor-user"}})  # fmt: skip
-        timed("UpdateItem", db.update_item, TableName=messages, Key={"messageId": {"S": mid}},
-              UpdateExpression="SET #s = :d REMOVE pendingFor", ConditionExpression="#s = :s",
-              ExpressionAttributeNames={"#s": "status"},
-              ExpressionAttributeValues={":s": {"S": "sent"}, ":d": {"S": "delivered"}})  # fmt: skip
+        item = {
+            "messageId": {"S": mid},
+            "conversationId": {"S": "floor"},
+            "sentAt": {"S": f"{i:08d}"},
+            "status": {"S": "sent"},
+            "pendingFor": {"S": "floor-user"},
+            "content": {"S": "x" * 64},
+        }
+        timed(
+            "PutItem", db.put_item, TableName=messages, Item=item, ConditionExpression="attribute_not_exists(messageId)"
+        )
+        timed(
+            "Query",
+            db.query,
+            TableName=connections,
+            IndexName="userId-index",
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues={":u": {"S": "floor-user"}},
+        )
+        timed(
+            "UpdateItem",
+            db.update_item,
+            TableName=messages,
+            Key={"messageId": {"S": mid}},
+            UpdateExpression="SET #s = :d REMOVE pendingFor",
+            ConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "sent"}, ":d": {"S": "delivered"}},
+        )
     return times
 
 
@@ -147,8 +166,13 @@ async def unloaded(stack: Stack, rounds: int) -> list[float]:
         for i in range(WARMUP + rounds):
             if i == WARMUP:
                 times.clear()
-            frame = {"action": "sendMessage", "messageId": f"solo-{i:06d}", "conversationId": "solo",
-                     "recipientId": "solo-bob", "content": "x" * 64}  # fmt: skip
+            frame = {
+                "action": "sendMessage",
+                "messageId": f"solo-{i:06d}",
+                "conversationId": "solo",
+                "recipientId": "solo-bob",
+                "content": "x" * 64,
+            }
             start = time.perf_counter()
             await alice.send(json.dumps(frame))
             assert json.loads(await bob.recv())["data"]["messageId"] == frame["messageId"]
@@ -190,8 +214,7 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict
     rng = random.Random(seed)
     users = [User(f"bench-{i:04d}", None) for i in range(n_clients)]
     for user in users:
-        user.ws = await websockets.connect(f"{stack.url}?userId={user.name}", max_size=None,
-                                           compression=None)  # fmt: skip
+        user.ws = await websockets.connect(f"{stack.url}?userId={user.name}", max_size=None, compression=None)
     sent_at: dict[str, float] = {}
     delivery_ms: list[float] = []
     ack_ms: list[float] = []
@@ -211,8 +234,13 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict
         for mid, recipient in plan[user.name]:
             future = asyncio.get_running_loop().create_future()
             user.acks[mid] = future
-            frame = {"action": "sendMessage", "messageId": mid, "conversationId": f"{user.name}:{recipient}",
-                     "recipientId": recipient, "content": f"hello {mid} " + "x" * 48}  # fmt: skip
+            frame = {
+                "action": "sendMessage",
+                "messageId": mid,
+                "conversationId": f"{user.name}:{recipient}",
+                "recipientId": recipient,
+                "content": f"hello {mid} " + "x" * 48,
+            }
             sent_at[mid] = start = time.perf_counter()
             await user.ws.send(json.dumps(frame))
             statuses[await asyncio.wait_for(future, 60)] += 1
@@ -300,8 +328,11 @@ def main(argv=None) -> int:
     ops = ", ".join(f"{op} {n:.2f}" for op, n in result["dynamodb_by_operation"].items())
     floor_parts = " + ".join(f"{op} {ms:.2f}" for op, ms in db_p50.items())
     rows = [
-        ("make bench", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
-                       f"Python {platform.python_version()}"),
+        (
+            "make bench",
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}",
+        ),
         ("one at a time", f"delivery {summary(solo)} ({len(solo)} messages, one in flight)"),
         ("floor", f"{floor:.2f} ms = relay p50 {relay_p50:.2f} + DynamoDB p50 {floor_parts}"),
         ("ratio", f"one-at-a-time delivery p50 / floor = {solo_p50 / floor:.2f} (aim: under 2)"),
@@ -311,7 +342,7 @@ def main(argv=None) -> int:
         ("ack", f"{summary(result['ack_ms'])} (acks: {result['acks']})"),
         ("dynamodb", f"{result['dynamodb_per_message']:.2f} requests per message ({ops})"),
         ("lost", f"{result['lost']}, duplicated {result['duplicated']}, error frames {result['errors']}"),
-    ]  # fmt: skip
+    ]
     for label, text in rows:
         print(f"{label:<14}{text}")
     if args.json:

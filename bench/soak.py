@@ -82,8 +82,15 @@ class Client:
         """Until acknowledged: send, and on a drop or an error, reconnect and send again.
         drop_after (True: abruptly, False: cleanly) drops the connection right after the
         first send, before its ack can arrive."""
-        frame = json.dumps({"action": "sendMessage", "messageId": message_id, "recipientId": recipient,
-                            "conversationId": f"{self.name}:{recipient}", "content": f"soak {message_id}"})  # fmt: skip
+        frame = json.dumps(
+            {
+                "action": "sendMessage",
+                "messageId": message_id,
+                "recipientId": recipient,
+                "conversationId": f"{self.name}:{recipient}",
+                "content": f"soak {message_id}",
+            }
+        )
         for attempt in range(20):
             if attempt:
                 self.stats["resends"] += 1
@@ -175,14 +182,20 @@ def main(argv=None) -> int:
         stack.stop()
 
     rows = [
-        ("make soak", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
-                      f"Python {platform.python_version()}"),
-        ("load", f"{args.clients} clients, {args.messages} messages, drop rate {args.drop_rate}, "
-                 f"{args.workers} workers per function"),
+        (
+            "make soak",
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}",
+        ),
+        (
+            "load",
+            f"{args.clients} clients, {args.messages} messages, drop rate {args.drop_rate}, "
+            f"{args.workers} workers per function",
+        ),
         ("throughput", f"{result['throughput']:.0f} messages/s ({result['elapsed_s']:.1f} s)"),
         ("events", ", ".join(f"{k} {v}" for k, v in result["stats"].items())),
         ("lost", f"{result['lost']}, duplicated {result['duplicated']}, unexpected {result['unexpected']}"),
-    ]  # fmt: skip
+    ]
     for label, text in rows:
         print(f"{label:<12}{text}")
     if args.json:

@@ -23,10 +23,17 @@ def log(line: str) -> None:
 
 async def run(args) -> int:
     stack = LocalStack(
-        args.cdk_out, host=args.host, port=args.port, state_dir=args.state_dir, fresh=args.fresh,
-        workers=args.workers, idle_timeout_s=args.idle_timeout, dynamodb_port=args.dynamodb_port,
-        stack=args.stack, log=log,
-    )  # fmt: skip
+        args.cdk_out,
+        host=args.host,
+        port=args.port,
+        state_dir=args.state_dir,
+        fresh=args.fresh,
+        workers=args.workers,
+        idle_timeout_s=args.idle_timeout,
+        dynamodb_port=args.dynamodb_port,
+        stack=args.stack,
+        log=log,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -59,9 +59,12 @@ class Dynalite:
         # and Node resets an inherited SIG_IGN, so without this dynalite would die before
         # the gateway's shutdown runs $disconnect for the open connections.
         self.proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, preexec_fn=child_preexec,
+            *args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            preexec_fn=child_preexec,
             start_new_session=True,
-        )  # fmt: skip
+        )
         try:
             await wait_for_port(self.port, 30, self.proc)
         except RuntimeError as exc:

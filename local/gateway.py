@@ -211,9 +211,14 @@ class Gateway:
         while (item := await conn.inbox.get()) is not None:
             body, is_base64 = item
             route = self._select_route(body, is_base64)
-            context = self._context(conn.id, route or "$default", "MESSAGE", messageId=_new_id(),
-                                    connectedAt=conn.connected_at,
-                                    identity={"sourceIp": conn.source_ip, "userAgent": conn.user_agent})  # fmt: skip
+            context = self._context(
+                conn.id,
+                route or "$default",
+                "MESSAGE",
+                messageId=_new_id(),
+                connectedAt=conn.connected_at,
+                identity={"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
+            )
             if route is None:
                 await self._send_error(conn, "Forbidden", context["requestId"])
                 continue
@@ -256,7 +261,7 @@ class Gateway:
                 identity=identity,
                 disconnectStatusCode=int(close_code),
                 disconnectReason="",
-            ),  # fmt: skip
+            ),
             "isBase64Encoded": False,
         }
         try:
@@ -273,8 +278,11 @@ class Gateway:
         if request.method == "POST":
             data = await request.read()
             if len(data) > self.max_frame_bytes:
-                return web.json_response({"message": "Message too long"}, status=413,
-                                         headers={"x-amzn-ErrorType": "PayloadTooLargeException"})  # fmt: skip
+                return web.json_response(
+                    {"message": "Message too long"},
+                    status=413,
+                    headers={"x-amzn-ErrorType": "PayloadTooLargeException"},
+                )
             try:
                 await conn.ws.send_str(data.decode("utf-8"))
             except UnicodeDecodeError:
@@ -284,11 +292,13 @@ class Gateway:
             return web.Response(status=200)
         if request.method == "GET":
             iso = lambda ms: datetime.fromtimestamp(ms / 1000, UTC).isoformat()  # noqa: E731
-            return web.json_response({
-                "ConnectedAt": iso(conn.connected_at),
-                "Identity": {"SourceIp": conn.source_ip, "UserAgent": conn.user_agent},
-                "LastActiveAt": iso(conn.last_active),
-            })  # fmt: skip
+            return web.json_response(
+                {
+                    "ConnectedAt": iso(conn.connected_at),
+                    "Identity": {"SourceIp": conn.source_ip, "UserAgent": conn.user_agent},
+                    "LastActiveAt": iso(conn.last_active),
+                }
+            )
         if request.method == "DELETE":
             await conn.ws.close(code=WSCloseCode.OK)
             return web.Response(status=204)

@@ -47,16 +47,27 @@ class LocalIssuer:
         def uint(value: int) -> str:
             return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
-        return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": KID,
-                          "n": uint(numbers.n), "e": uint(numbers.e)}]}  # fmt: skip
+        return {
+            "keys": [
+                {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": KID, "n": uint(numbers.n), "e": uint(numbers.e)}
+            ]
+        }
 
     def token(self, user_id: str, *, use: str = "id", lifetime_s: int = 3600) -> str:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
         now = int(time.time())
-        claims = {"sub": user_id, "iss": self.url, "token_use": use, "iat": now, "exp": now + lifetime_s,
-                  "auth_time": now, "jti": str(uuid.uuid4()), "cognito:username": user_id}  # fmt: skip
+        claims = {
+            "sub": user_id,
+            "iss": self.url,
+            "token_use": use,
+            "iat": now,
+            "exp": now + lifetime_s,
+            "auth_time": now,
+            "jti": str(uuid.uuid4()),
+            "cognito:username": user_id,
+        }
         claims["aud" if use == "id" else "client_id"] = CLIENT_ID
         header = {"alg": "RS256", "kid": KID, "typ": "JWT"}
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"

@@ -33,9 +33,22 @@ class LocalStackProcess:
         """Start it and wait for the banner, which comes once the gateway listens. Can be
         called again after stop() or kill(): same ports, same data."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "local", "run", "--cdk-out", str(self.cdk_out), "--state-dir",
-                str(self.state_dir), "--port", str(self.port), "--dynamodb-port", str(self.dynamodb_port),
-                *self.flags, *more]  # fmt: skip
+        args = [
+            sys.executable,
+            "-m",
+            "local",
+            "run",
+            "--cdk-out",
+            str(self.cdk_out),
+            "--state-dir",
+            str(self.state_dir),
+            "--port",
+            str(self.port),
+            "--dynamodb-port",
+            str(self.dynamodb_port),
+            *self.flags,
+            *more,
+        ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
                 args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True
@@ -77,6 +90,9 @@ class LocalStackProcess:
         import boto3
 
         return boto3.session.Session().client(
-            "dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}", region_name="us-east-1",
-            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
-        )  # fmt: skip
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
+        )

@@ -71,8 +71,9 @@ class LocalStack:
         self.table_names = await asyncio.to_thread(self._create_tables, template)
         refs, attributes = dict(self.table_names), {}
 
-        self.auth_mode = next((s["environment"].get("AUTH_MODE") for s in specs.values()
-                               if "AUTH_MODE" in s["environment"]), "dev")  # fmt: skip
+        self.auth_mode = next(
+            (s["environment"].get("AUTH_MODE") for s in specs.values() if "AUTH_MODE" in s["environment"]), "dev"
+        )
         if self.auth_mode == "cognito":
             self.issuer = LocalIssuer(self.state_dir, self.port)
             for logical_id, resource in template["Resources"].items():
@@ -120,9 +121,12 @@ class LocalStack:
         import boto3
 
         client = boto3.session.Session().client(
-            "dynamodb", endpoint_url=self.db.endpoint, region_name=REGION,
-            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
-        )  # fmt: skip
+            "dynamodb",
+            endpoint_url=self.db.endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
+        )
         return t.create_tables(client, template, lambda logical_id: logical_id)
 
     async def stop(self) -> None:

@@ -96,13 +96,19 @@ class WebSocketApi:
 
 def websocket_api(template: dict) -> WebSocketApi:
     resources = template.get("Resources", {})
-    apis = [k for k, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Api"
-            and r["Properties"].get("ProtocolType") == "WEBSOCKET"]  # fmt: skip
+    apis = [
+        k
+        for k, r in resources.items()
+        if r["Type"] == "AWS::ApiGatewayV2::Api" and r["Properties"].get("ProtocolType") == "WEBSOCKET"
+    ]
     if len(apis) != 1:
         raise TemplateError(f"expected one WebSocket API in the template, found {len(apis)}")
     api_id = apis[0]
-    stages = [r["Properties"]["StageName"] for r in resources.values()
-              if r["Type"] == "AWS::ApiGatewayV2::Stage" and r["Properties"]["ApiId"] == {"Ref": api_id}]  # fmt: skip
+    stages = [
+        r["Properties"]["StageName"]
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGatewayV2::Stage" and r["Properties"]["ApiId"] == {"Ref": api_id}
+    ]
     if len(stages) != 1:
         raise TemplateError(f"expected one stage for the WebSocket API, found {len(stages)}")
     routes = {}
@@ -183,8 +189,11 @@ def load_assembly(cdk_out: Path, stack: str | None = None) -> tuple[str, dict]:
     if not manifest_path.exists():
         raise TemplateError(f"no {manifest_path}: synthesize first (make local does, or npx cdk synth -o {cdk_out})")
     manifest = json.loads(manifest_path.read_text())
-    stacks = {name: a["properties"]["templateFile"] for name, a in manifest.get("artifacts", {}).items()
-              if a.get("type") == "aws:cloudformation:stack"}  # fmt: skip
+    stacks = {
+        name: a["properties"]["templateFile"]
+        for name, a in manifest.get("artifacts", {}).items()
+        if a.get("type") == "aws:cloudformation:stack"
+    }
     if stack is None and len(stacks) == 1:
         stack = next(iter(stacks))
     if stack not in stacks:

@@ -35,11 +35,20 @@ class Worker:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "local.worker", self.handler, str(self.code_dir), self.name,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=self.env, cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=child_preexec,
+            sys.executable,
+            "-m",
+            "local.worker",
+            self.handler,
+            str(self.code_dir),
+            self.name,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+            cwd=str(Path(__file__).resolve().parent.parent),
+            preexec_fn=child_preexec,
             limit=16 * 1024 * 1024,
-        )  # fmt: skip
+        )
         self._stderr_task = asyncio.create_task(self._forward_stderr(self.proc))
 
     async def _forward_stderr(self, proc) -> None:

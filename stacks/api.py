@@ -123,8 +123,9 @@ class WebSocket(Construct):
         )
         # A stage naming a route that does not exist yet fails to deploy ("Unable to find
         # Route by key $connect within the provided RouteSettings"): create the route first.
-        [connect_route] = [c for c in self.api.node.children
-                           if isinstance(c, apigw.WebSocketRoute) and c.route_key == "$connect"]  # fmt: skip
+        [connect_route] = [
+            c for c in self.api.node.children if isinstance(c, apigw.WebSocketRoute) and c.route_key == "$connect"
+        ]
         self.stage.node.add_dependency(connect_route)
         if access_logs is None:
             Validations.of(self.stage).acknowledge(

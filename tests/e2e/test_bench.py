@@ -16,8 +16,22 @@ import bench  # noqa: E402
 
 def test_the_bench_runs_and_every_message_arrives_exactly_once(dev_cdk_out, tmp_path, capsys):
     figures = tmp_path / "figures.json"
-    code = bench.main(["--cdk-out", str(dev_cdk_out), "--state-dir", str(tmp_path / "state"), "--clients", "3",
-                       "--messages", "30", "--floor-rounds", "5", "--json", str(figures)])  # fmt: skip
+    code = bench.main(
+        [
+            "--cdk-out",
+            str(dev_cdk_out),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--clients",
+            "3",
+            "--messages",
+            "30",
+            "--floor-rounds",
+            "5",
+            "--json",
+            str(figures),
+        ]
+    )
     result = json.loads(figures.read_text())
     assert code == 0 and result["lost"] == 0 and result["duplicated"] == 0 and result["errors"] == 0
     assert result["acks"] == {"delivered": 30}  # everyone was online

@@ -15,9 +15,16 @@ import websockets
 from clients import Client, processes_mentioning, run
 from harness import send_frame
 
-SEED_FRAME = {"action": "sendMessage", "messageId": "test-123", "conversationId": "conv-1",
-              "senderId": "test-user-1", "senderName": "Test User", "recipientId": "test-user-2",
-              "content": "Hello from wscat!", "timestamp": "2025-10-21T10:30:00Z"}  # fmt: skip
+SEED_FRAME = {
+    "action": "sendMessage",
+    "messageId": "test-123",
+    "conversationId": "conv-1",
+    "senderId": "test-user-1",
+    "senderName": "Test User",
+    "recipientId": "test-user-2",
+    "content": "Hello from wscat!",
+    "timestamp": "2025-10-21T10:30:00Z",
+}
 
 
 def test_the_seed_frame_reaches_an_online_recipient_at_once(stack):
@@ -290,9 +297,22 @@ def test_management_api_answers_410_for_an_unknown_connection(stack):
 
 def test_token_mode_accepts_a_good_token_and_refuses_a_bad_one(start_stack, cognito_cdk_out):
     stack = start_stack(cognito_cdk_out)
-    token = subprocess.run([sys.executable, "-m", "local", "token", "alice", "--port", str(stack.port),
-                            "--state-dir", str(stack.state_dir)], capture_output=True, text=True,
-                           check=True).stdout.strip()  # fmt: skip
+    token = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "token",
+            "alice",
+            "--port",
+            str(stack.port),
+            "--state-dir",
+            str(stack.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
     async def scenario():
         alice = await Client.connect(stack.url, token=token)

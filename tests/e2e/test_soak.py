@@ -16,8 +16,22 @@ import soak  # noqa: E402
 
 def test_a_small_soak_with_drops_loses_and_duplicates_nothing(dev_cdk_out, tmp_path):
     figures = tmp_path / "figures.json"
-    code = soak.main(["--cdk-out", str(dev_cdk_out), "--state-dir", str(tmp_path / "state"), "--clients", "20",
-                      "--messages", "500", "--drop-rate", "0.05", "--json", str(figures)])  # fmt: skip
+    code = soak.main(
+        [
+            "--cdk-out",
+            str(dev_cdk_out),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--clients",
+            "20",
+            "--messages",
+            "500",
+            "--drop-rate",
+            "0.05",
+            "--json",
+            str(figures),
+        ]
+    )
     result = json.loads(figures.read_text())
     events = result["stats"]
     # Given the run really dropped connections both ways and had to resend

@@ -31,10 +31,22 @@ def cli_env(tmp_path_factory):
 
 def cdk_synth(env, tmp_path, *args):
     return subprocess.run(
-        [shutil.which("npx", path=env["PATH"]) or "npx", "--no-install", "cdk", "synth", "--no-notices",
-         "-o", str(tmp_path / "cdk.out"), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            shutil.which("npx", path=env["PATH"]) or "npx",
+            "--no-install",
+            "cdk",
+            "synth",
+            "--no-notices",
+            "-o",
+            str(tmp_path / "cdk.out"),
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_cdk_synth_without_credentials_prints_the_template(cli_env, tmp_path):

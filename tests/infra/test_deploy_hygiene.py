@@ -41,9 +41,10 @@ def test_retain_data_keeps_tables_logs_and_pool_and_turns_on_deletion_protection
 
 def test_the_messages_table_has_point_in_time_recovery():
     [messages] = [
-        t for t in synth()[1].find_resources("AWS::DynamoDB::GlobalTable").values()
+        t
+        for t in synth()[1].find_resources("AWS::DynamoDB::GlobalTable").values()
         if t["Properties"]["KeySchema"][0]["AttributeName"] == "messageId"
-    ]  # fmt: skip
+    ]
     recovery = messages["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"]
     assert recovery == {"PointInTimeRecoveryEnabled": True}
 
@@ -68,8 +69,11 @@ def test_the_stage_and_connect_are_throttled_by_default_and_configurably():
     assert stage["Properties"]["DefaultRouteSettings"] == {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
     assert stage["Properties"]["RouteSettings"] == {"$connect": {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}}
     # the stage may only be created once the route it names exists, or the deploy fails
-    connect_route = next(lid for lid, r in synth()[1].find_resources("AWS::ApiGatewayV2::Route").items()
-                         if r["Properties"]["RouteKey"] == "$connect")  # fmt: skip
+    connect_route = next(
+        lid
+        for lid, r in synth()[1].find_resources("AWS::ApiGatewayV2::Route").items()
+        if r["Properties"]["RouteKey"] == "$connect"
+    )
     assert connect_route in stage["DependsOn"]
 
     tuned = stage_of(synth(throttleRate="5", throttleBurst="10", connectThrottleRate="1", connectThrottleBurst="2")[1])
@@ -100,8 +104,10 @@ def test_the_created_pool_demands_long_mixed_passwords():
 
 
 def test_each_function_has_a_timeout_sized_to_its_work():
-    timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"]
-                for f in synth()[1].find_resources("AWS::Lambda::Function").values()}  # fmt: skip
+    timeouts = {
+        f["Properties"]["Handler"]: f["Properties"]["Timeout"]
+        for f in synth()[1].find_resources("AWS::Lambda::Function").values()
+    }
     # connect may fetch the JWKS (2 s timeout) and write once; disconnect deletes once;
     # message delivers to many connections or a sync backlog, and stops 3 s before its
     # limit, which stays under API Gateway's 29 s integration timeout

@@ -40,8 +40,9 @@ def policy_statements(template, handler):
     statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
     logs = [s for s in statements if all(a.startswith("logs:") for a in actions_of([s]))]
     own_group = {"Fn::GetAtt": [fn["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}
-    assert [(actions_of([s]), s["Resource"]) for s in logs] == [({"logs:CreateLogStream", "logs:PutLogEvents"},
-                                                                 own_group)]  # fmt: skip
+    assert [(actions_of([s]), s["Resource"]) for s in logs] == [
+        ({"logs:CreateLogStream", "logs:PutLogEvents"}, own_group)
+    ]
     return [s for s in statements if s not in logs]
 
 
@@ -75,16 +76,28 @@ def test_messages_table_has_the_sparse_pending_index_and_the_conversation_index(
             "KeySchema": [{"AttributeName": "messageId", "KeyType": "HASH"}],
             "GlobalSecondaryIndexes": Match.array_with(
                 [
-                    Match.object_like({"IndexName": "pending-index", "KeySchema": [
-                        {"AttributeName": "pendingFor", "KeyType": "HASH"},
-                        {"AttributeName": "sentAt", "KeyType": "RANGE"}]}),
-                    Match.object_like({"IndexName": "conversation-index", "KeySchema": [
-                        {"AttributeName": "conversationId", "KeyType": "HASH"},
-                        {"AttributeName": "sentAt", "KeyType": "RANGE"}]}),
+                    Match.object_like(
+                        {
+                            "IndexName": "pending-index",
+                            "KeySchema": [
+                                {"AttributeName": "pendingFor", "KeyType": "HASH"},
+                                {"AttributeName": "sentAt", "KeyType": "RANGE"},
+                            ],
+                        }
+                    ),
+                    Match.object_like(
+                        {
+                            "IndexName": "conversation-index",
+                            "KeySchema": [
+                                {"AttributeName": "conversationId", "KeyType": "HASH"},
+                                {"AttributeName": "sentAt", "KeyType": "RANGE"},
+                            ],
+                        }
+                    ),
                 ]
             ),
         },
-    )  # fmt: skip
+    )
 
 
 def test_no_table_has_a_hard_coded_name(template):
@@ -131,8 +144,14 @@ def test_the_stage_name_is_configurable_and_separate_from_the_instance():
 
 def test_outputs_give_the_urls_and_table_names(template):
     outputs = template.to_json()["Outputs"]
-    for name in ("WebSocketUrl", "CallbackUrl", "ConnectionsTableName", "MessagesTableName", "UserPoolId",
-                 "UserPoolClientId"):  # fmt: skip
+    for name in (
+        "WebSocketUrl",
+        "CallbackUrl",
+        "ConnectionsTableName",
+        "MessagesTableName",
+        "UserPoolId",
+        "UserPoolClientId",
+    ):
         assert name in outputs
     assert "wss://" in json.dumps(outputs["WebSocketUrl"]["Value"])
 
@@ -209,10 +228,20 @@ def test_an_existing_pool_is_used_when_named():
 
 @pytest.mark.parametrize(
     "context",
-    [{"auth": "none"}, {"userPoolId": "eu-west-1_AbC123"}, {"instance": "has space"}, {"stage": "a/b"},
-     {"connectionTtlHours": "0"}, {"logRetentionDays": "13"}, {"retainData": "maybe"}, {"userPoolId": "nope",
-     "userPoolClientIds": "c"}, {"throttleRate": "0"}, {"connectThrottleBurst": "lots"}, {"accessLogs": "maybe"}],
-)  # fmt: skip
+    [
+        {"auth": "none"},
+        {"userPoolId": "eu-west-1_AbC123"},
+        {"instance": "has space"},
+        {"stage": "a/b"},
+        {"connectionTtlHours": "0"},
+        {"logRetentionDays": "13"},
+        {"retainData": "maybe"},
+        {"userPoolId": "nope", "userPoolClientIds": "c"},
+        {"throttleRate": "0"},
+        {"connectThrottleBurst": "lots"},
+        {"accessLogs": "maybe"},
+    ],
+)
 def test_bad_context_is_refused_with_a_clear_message(context):
     with pytest.raises(ConfigError):
         StackConfig.from_context(context.get)
@@ -221,7 +250,8 @@ def test_bad_context_is_refused_with_a_clear_message(context):
 def test_template_snapshot(snapshot):
     template = synth()[1].to_json()
     text = json.dumps(template, sort_keys=True)
-    for key in {r["Properties"]["Code"]["S3Key"] for r in template["Resources"].values()
-                if r["Type"] == "AWS::Lambda::Function"}:  # fmt: skip
+    for key in {
+        r["Properties"]["Code"]["S3Key"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    }:
         text = text.replace(key, "<asset hash>.zip")
     assert json.loads(text) == snapshot(extension_class=JSONSnapshotExtension)

@@ -62,8 +62,11 @@ def test_bad_frames_get_BAD_REQUEST_and_write_nothing(chat, frame):
 def test_an_error_names_the_messageId_when_the_frame_had_one(chat):
     alice = chat.online("alice")
     chat.send(alice, without("content"))
-    assert chat.frames(alice)[0]["data"] == {"code": "BAD_REQUEST", "message": "'content' is required and must be a "
-                                             "non-empty string", "messageId": "m1"}  # fmt: skip
+    assert chat.frames(alice)[0]["data"] == {
+        "code": "BAD_REQUEST",
+        "message": "'content' is required and must be a non-empty string",
+        "messageId": "m1",
+    }
 
 
 def test_oversize_content_is_refused_with_its_size(chat):
@@ -90,9 +93,10 @@ def test_a_connection_that_never_registered_is_forbidden(chat):
 
 
 @pytest.mark.parametrize(
-    "code, status", [("ProvisionedThroughputExceededException", 400), ("InternalServerError", 500)],
+    "code, status",
+    [("ProvisionedThroughputExceededException", 400), ("InternalServerError", 500)],
     ids=["throttled", "5xx"],
-)  # fmt: skip
+)
 def test_a_store_failure_gives_a_retryable_INTERNAL_error_and_nobody_sees_the_message(chat, monkeypatch, code, status):
     alice, bob = chat.online("alice"), chat.online("bob")
     real_put = chat.client.put_item
@@ -105,9 +109,11 @@ def test_a_store_failure_gives_a_retryable_INTERNAL_error_and_nobody_sees_the_me
     response = chat.send(alice, GOOD)
     assert response == {"statusCode": 200}
     assert chat.take(alice) == [
-        {"type": "error", "data": {"code": "INTERNAL", "message": "the server could not finish this; retry",
-                                   "messageId": "m1"}}
-    ]  # fmt: skip
+        {
+            "type": "error",
+            "data": {"code": "INTERNAL", "message": "the server could not finish this; retry", "messageId": "m1"},
+        }
+    ]
     assert chat.frames(bob) == [] and chat.items("messages") == []
 
     # When the client retries after the store recovers, the message goes through exactly once

@@ -14,8 +14,18 @@ from hypothesis import strategies as st
 from harness import Chat
 
 CLIENT_ERRORS = {"BAD_REQUEST", "UNKNOWN_ACTION", "FORBIDDEN", "CONFLICT"}
-SEND_FIELDS = ("messageId", "conversationId", "recipientId", "content", "senderName", "timestamp", "senderId",
-               "replyToMessageId", "replyToContent", "replyToSenderName")  # fmt: skip
+SEND_FIELDS = (
+    "messageId",
+    "conversationId",
+    "recipientId",
+    "content",
+    "senderName",
+    "timestamp",
+    "senderId",
+    "replyToMessageId",
+    "replyToContent",
+    "replyToSenderName",
+)
 
 # unicode edge cases: lone surrogates, NUL and controls, astral characters, RTL and joiners
 edge_text = st.one_of(
@@ -38,7 +48,7 @@ frame_dict = st.fixed_dictionaries(
         "action": action | json_value,
         "messageIds": st.lists(field_value, max_size=120) | field_value,
         **{name: field_value for name in SEND_FIELDS},
-    },  # fmt: skip
+    },
 )
 # a valid sendMessage with one field changed or dropped, so accepted frames are common too
 VALID_SEND = {"action": "sendMessage", "conversationId": "c1", "recipientId": "bob", "content": "hi"}
@@ -77,8 +87,13 @@ def _count_writes_that_happened(counter: Counter):
 
 
 # derandomize: the same 2,000 frames on every run, so CI never flakes on a new draw
-@settings(max_examples=2000, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=2000,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(body=body)
 def test_any_frame_gets_a_result_or_a_client_error_and_a_refusal_writes_nothing(chat: Chat, body: str):
     if not hasattr(chat, "fuzzer"):

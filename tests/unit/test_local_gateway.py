@@ -30,13 +30,15 @@ def fail(event):
 def test_a_failing_function_gives_the_client_an_internal_server_error_frame_and_the_gateway_goes_on():
     connect, default, echo = Fn(lambda e: {"statusCode": 200}), Fn(fail), Fn(lambda e: None)
     disconnect = Fn(lambda e: None)
-    api = WebSocketApi("$request.body.action", "production",
-                       {"$connect": "c", "$disconnect": "d", "$default": "x", "echo": "e"})  # fmt: skip
+    api = WebSocketApi(
+        "$request.body.action", "production", {"$connect": "c", "$disconnect": "d", "$default": "x", "echo": "e"}
+    )
     port = free_port()
 
     async def scenario():
-        gateway = Gateway(api, {"$connect": connect, "$disconnect": disconnect, "$default": default, "echo": echo},
-                          port=port)  # fmt: skip
+        gateway = Gateway(
+            api, {"$connect": connect, "$disconnect": disconnect, "$default": default, "echo": echo}, port=port
+        )
         await gateway.start()
         try:
             async with websockets.connect(f"ws://127.0.0.1:{port}/production?userId=a&x=1") as ws:

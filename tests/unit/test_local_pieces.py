@@ -29,8 +29,11 @@ def test_routes_and_stage_come_from_the_template(dev_template):
 
 def test_a_route_added_to_the_template_is_followed_without_edits(dev_template):
     template = copy.deepcopy(dev_template)
-    route = next(r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route"
-                 and r["Properties"]["RouteKey"] == "sync")  # fmt: skip
+    route = next(
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == "sync"
+    )
     template["Resources"]["TypingRoute"] = {**route, "Properties": {**route["Properties"], "RouteKey": "typing"}}
     assert "typing" in websocket_api(template).routes
 

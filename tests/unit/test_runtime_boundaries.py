@@ -23,8 +23,14 @@ print("ok")
 
 
 def test_importing_the_handlers_touches_no_network_and_defers_boto3():
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=LAMBDA_SRC, capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin"}, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=LAMBDA_SRC,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert result.stdout.strip() == "ok", result.stderr
 
 

@@ -87,8 +87,10 @@ def test_mark_read_moves_to_read_and_sends_the_sender_a_read_receipt(chat):
     chat.send(bob, {"action": "markRead", "messageIds": ["m1", "m2"]})
     chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})  # again: no second receipt
     assert receipts(chat.frames(alice)) == [("m1", "read"), ("m2", "read")]
-    assert chat.frames(alice)[0] == {"type": "receipt", "data": {"messageId": "m1", "conversationId": "conv-1",
-                                                                  "status": "read"}}  # fmt: skip
+    assert chat.frames(alice)[0] == {
+        "type": "receipt",
+        "data": {"messageId": "m1", "conversationId": "conv-1", "status": "read"},
+    }
     assert [chat.message(m)["status"] for m in ("m1", "m2")] == ["read", "read"]
 
 

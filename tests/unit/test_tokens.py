@@ -31,8 +31,14 @@ class Issuer:
         self.kid = kid
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         numbers = self.key.public_key().public_numbers()
-        self.jwk = {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
-                    "n": b64url_uint(numbers.n), "e": b64url_uint(numbers.e)}  # fmt: skip
+        self.jwk = {
+            "kty": "RSA",
+            "alg": "RS256",
+            "use": "sig",
+            "kid": kid,
+            "n": b64url_uint(numbers.n),
+            "e": b64url_uint(numbers.e),
+        }
 
     def token(self, use="id", headers=None, **overrides) -> str:
         now = int(time.time())
@@ -169,8 +175,9 @@ def test_an_unknown_kid_refetches_but_at_most_once_a_minute(issuer):
     fetched = []
     rotated = Issuer(kid="key-2")
     documents = [{"keys": [issuer.jwk]}, {"keys": [issuer.jwk, rotated.jwk]}]
-    cache = tokens.JwksCache("u", fetch=lambda url: fetched.append(url) or documents[min(len(fetched) - 1, 1)],
-                             clock=lambda: now[0])  # fmt: skip
+    cache = tokens.JwksCache(
+        "u", fetch=lambda url: fetched.append(url) or documents[min(len(fetched) - 1, 1)], clock=lambda: now[0]
+    )
     verify(issuer.token(), cache)
     now[0] = 10
     with pytest.raises(tokens.InvalidToken):  # too soon to refetch
@@ -193,8 +200,9 @@ def test_a_jwks_outage_rejects_tokens_without_raising_anything_else(issuer):
 
 
 def test_connect_in_cognito_mode_records_the_token_subject(dynamodb, cognito_template, issuer, jwks):
-    chat = Chat(dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT},
-                jwks=jwks)  # fmt: skip
+    chat = Chat(
+        dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT}, jwks=jwks
+    )
     conn, response = chat.connect({"token": issuer.token("access")})
     assert response == {"statusCode": 200}
     assert chat.store.connection_user(conn) == "user-123"
@@ -203,8 +211,9 @@ def test_connect_in_cognito_mode_records_the_token_subject(dynamodb, cognito_tem
 def test_connect_in_cognito_mode_refuses_bad_tokens_and_userId_with_401_and_writes_nothing(
     dynamodb, cognito_template, issuer, jwks
 ):
-    chat = Chat(dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT},
-                jwks=jwks)  # fmt: skip
+    chat = Chat(
+        dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT}, jwks=jwks
+    )
     for query in ({"token": issuer.token(exp=1)}, {"userId": "alice"}, None, {"token": forge(issuer.token(), sub="x")}):
         _, response = chat.connect(query)
         assert response["statusCode"] == 401
@@ -223,8 +232,9 @@ def test_logs_are_json_lines_with_the_connection_and_never_hold_a_token_or_messa
     dynamodb, cognito_template, issuer, jwks, capsys
 ):
     # Given a cognito deployment, a good and a bad token, and a message with recognisable content
-    chat = Chat(dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT},
-                jwks=jwks)  # fmt: skip
+    chat = Chat(
+        dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT}, jwks=jwks
+    )
     good, bad = issuer.token(), forge(issuer.token(sub="bob"), sub="mallory")
     alice, _ = chat.connect({"token": good})
     bob, _ = chat.connect({"token": issuer.token("access", sub="bob")})

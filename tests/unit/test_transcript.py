@@ -26,8 +26,18 @@ def normalize(value):
 def test_scripted_conversation_transcript(chat, snapshot):
     alice_phone, alice_laptop, bob = chat.online("alice"), chat.online("alice"), chat.online("bob")
     chat.send(alice_phone, send_frame("m1", "bob", "Hi Bob", senderName="Alice", timestamp="2025-10-21T10:30:00Z"))
-    chat.send(bob, send_frame("m2", "alice", "Hi Alice", senderName="Bob", replyToMessageId="m1",
-                              replyToContent="Hi Bob", replyToSenderName="Alice"))  # fmt: skip
+    chat.send(
+        bob,
+        send_frame(
+            "m2",
+            "alice",
+            "Hi Alice",
+            senderName="Bob",
+            replyToMessageId="m1",
+            replyToContent="Hi Bob",
+            replyToSenderName="Alice",
+        ),
+    )
     chat.send(alice_phone, send_frame("m3", "carol", "Carol, are you there?", conversationId="conv-2"))
     chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
     chat.send(alice_phone, send_frame("m1", "bob", "Hi Bob"))  # a retry
@@ -49,7 +59,7 @@ def test_scripted_conversation_transcript(chat, snapshot):
                 ("alice_laptop", alice_laptop),
                 ("bob", bob),
                 ("carol", carol),
-            ]  # fmt: skip
+            ]
         },
         "connections": sorted(chat.items("connections"), key=lambda r: r["connectionId"]),
         "messages": sorted(chat.items("messages"), key=lambda r: r["messageId"]),
