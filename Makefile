@@ -78,12 +78,12 @@ token: install
 
 bench: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
-	python bench/bench.py --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
+	python -m bench.bench --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
 		--clients $(CLIENTS) --messages $(MESSAGES)
 
 soak: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/soak/cdk.out
-	python bench/soak.py --cdk-out $(LOCAL_DIR)/soak/cdk.out --state-dir $(LOCAL_DIR)/soak \
+	python -m bench.soak --cdk-out $(LOCAL_DIR)/soak/cdk.out --state-dir $(LOCAL_DIR)/soak \
 		--clients $(SOAK_CLIENTS) --messages $(SOAK_MESSAGES) --drop-rate $(DROP_RATE)
 
 clean:

@@ -7,12 +7,12 @@ of them receive at the same time. Then every client syncs, and the messages each
 got (live or on sync) are checked against what was sent.
 
 It prints throughput, delivery latency (send -> the recipient's receive), ack latency,
-DynamoDB requests per message (counted by the local stack's workers) and messages lost
+DynamoDB requests per message (counted by the local stack's Lambda containers) and messages lost
 or duplicated, which must be zero. The floor is measured on the same machine in the
 same run: a raw WebSocket relay on loopback plus one DynamoDB request of each kind a
 warm send makes before the recipient can get the message (PutItem, Query, UpdateItem).
 
-    python bench/bench.py --cdk-out .local/bench/cdk.out [--clients 100] [--messages 2000]
+    python -m bench.bench --cdk-out .local/bench/cdk.out [--clients 100] [--messages 2000]
 """
 
 from __future__ import annotations
@@ -32,12 +32,11 @@ from pathlib import Path
 
 import websockets
 
+from local.launcher import LocalStackProcess as Stack
+from local.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 20  # rounds run first and not counted: first connections, JIT, caches
-sys.path.insert(0, str(ROOT))
-
-from local.dynamodb import free_port  # noqa: E402
-from local.process import LocalStackProcess as Stack  # noqa: E402
 
 # ---- figures ------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ with the same messageId, as the apps do.
 At the end every client syncs once more, and each message must have reached its
 recipient exactly once, live or on sync.
 
-    python bench/soak.py --cdk-out .local/soak/cdk.out [--clients 200] [--messages 10000]
+    python -m bench.soak --cdk-out .local/soak/cdk.out [--clients 200] [--messages 10000]
 """
 
 from __future__ import annotations
@@ -23,13 +23,10 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
 import websockets
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench import Stack, load_parser, start_stack  # noqa: E402
+from bench.bench import Stack, load_parser, start_stack
 
 ACK_TIMEOUT_S = 30
 

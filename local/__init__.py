@@ -1,1 +1,17 @@
-"""The local stack: the synthesized template run on this machine (see issue 3)."""
+"""The local stack (`make local`): the synthesized template run on this machine.
+
+__main__.py        the command line: python -m local run | token
+stack.py           reads cdk.out and starts the parts below, in order
+template.py        what the template says: tables, functions, routes, stage
+dynamodb.py        dynalite, the DynamoDB-compatible server
+lambda_pool.py     one pool of containers (child processes) per function
+lambda_runtime.py  the child process: imports a handler and runs invocations
+gateway.py         the WebSocket side of API Gateway: $connect, frames, $disconnect
+events.py          the Lambda events API Gateway sends
+routing.py         route selection ($request.body.action, else $default)
+connections_api.py the @connections API the message function posts to
+issuer.py          a local token issuer for AUTH=token, with its JWKS
+launcher.py        starts the whole local stack as a child process (bench, tests)
+ports.py           free ports and waiting for a listener
+children.py        child processes that die with the local stack
+"""

@@ -5,35 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from pathlib import Path
 
-from .proc import child_preexec
+from .children import die_with_parent
+from .ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def wait_for_port(port: int, timeout_s: float, proc=None) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            if proc is not None and proc.returncode is not None:
-                raise RuntimeError(f"the process serving port {port} exited with {proc.returncode}") from None
-            if loop.time() > deadline:
-                raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout_s:.0f}s") from None
-            await asyncio.sleep(0.05)
 
 
 class Dynalite:
@@ -62,7 +40,7 @@ class Dynalite:
             *args,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            preexec_fn=child_preexec,
+            preexec_fn=die_with_parent,
             start_new_session=True,
         )
         try:

@@ -10,6 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
+from aiohttp import web
+
 CLIENT_ID = "local-app-client"
 POOL_PATH = "local-issuer"
 KID = "local-key-1"
@@ -40,6 +42,13 @@ class LocalIssuer:
             )
             key_file.write_bytes(pem)
             key_file.chmod(0o600)
+
+    def routes(self) -> list[web.RouteDef]:
+        """Where the connect function fetches the keys: the issuer URL's JWKS path."""
+        return [web.get(f"/{POOL_PATH}/.well-known/jwks.json", self._serve_jwks)]
+
+    async def _serve_jwks(self, request: web.Request) -> web.Response:
+        return web.json_response(self.jwks())
 
     def jwks(self) -> dict:
         numbers = self.key.public_key().public_numbers()

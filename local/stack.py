@@ -12,11 +12,13 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from aiohttp import web
+
 from . import template as t
 from .dynamodb import Dynalite
 from .gateway import IDLE_TIMEOUT_S, Gateway
-from .issuer import CLIENT_ID, POOL_PATH, LocalIssuer
-from .workers import FunctionPool, base_environment
+from .issuer import CLIENT_ID, LocalIssuer
+from .lambda_pool import FunctionPool, base_environment
 
 REGION = "us-east-1"
 
@@ -111,11 +113,19 @@ class LocalStack:
             host=self.host,
             port=self.port,
             idle_timeout_s=self.idle_timeout_s,
-            jwks=self.issuer.jwks() if self.issuer else None,
-            jwks_path=f"/{POOL_PATH}/.well-known/jwks.json",
+            extra_routes=[web.get("/@local/stats", self._serve_stats), *(self.issuer.routes() if self.issuer else [])],
             log=self.log,
         )
         await self.gateway.start()
+
+    async def _serve_stats(self, request: web.Request) -> web.Response:
+        """Not part of API Gateway: per route, the invocations and the AWS API calls they
+        made (what `make bench` reports as DynamoDB requests per message). Each route
+        belongs to one function, so the pools' figures do not overlap."""
+        stats: dict[str, dict[str, int]] = {}
+        for pool in self.pools.values():
+            stats.update(pool.stats())
+        return web.json_response(stats)
 
     def _create_tables(self, template: dict) -> dict[str, str]:
         import boto3

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from clients import processes_mentioning
-from local.process import LocalStackProcess
+from local.launcher import LocalStackProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

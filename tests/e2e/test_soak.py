@@ -5,13 +5,8 @@ exactly once, live or on sync, and every send must be acknowledged."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import soak  # noqa: E402
+from bench import soak
 
 
 def test_a_small_soak_with_drops_loses_and_duplicates_nothing(dev_cdk_out, tmp_path):

@@ -8,10 +8,10 @@ import json
 
 import websockets
 
-from local.dynamodb import free_port
 from local.gateway import Gateway
+from local.lambda_pool import InvocationError
+from local.ports import free_port
 from local.template import WebSocketApi
-from local.workers import InvocationError
 
 
 class Fn:

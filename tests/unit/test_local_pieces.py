@@ -1,4 +1,4 @@
-"""The local stack's parts on their own: the template reader and the worker processes."""
+"""The local stack's parts on their own: the template reader and the Lambda containers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from local.lambda_pool import Container, InvocationError, base_environment
 from local.template import TemplateError, functions, resolve, websocket_api
-from local.workers import InvocationError, Worker, base_environment
 
 
 def test_routes_and_stage_come_from_the_template(dev_template):
@@ -67,7 +67,7 @@ def code_dir(tmp_path):
     return tmp_path
 
 
-def invoke_all(worker: Worker, *events):
+def invoke_all(worker: Container, *events):
     async def go():
         try:
             results = []
@@ -85,7 +85,7 @@ def invoke_all(worker: Worker, *events):
 
 def test_a_worker_keeps_module_state_between_invocations_like_a_warm_container(code_dir):
     logs = []
-    worker = Worker("ok", "ok.handler", code_dir, base_environment(), 3, logs.append)
+    worker = Container("ok", "ok.handler", code_dir, base_environment(), 3, logs.append)
     first, second = invoke_all(worker, {"n": 1}, {"n": 2})
     assert (first["count"], second["count"]) == (1, 2)
     assert second["echo"] == {"n": 2} and 0 < second["left"] <= 3000
@@ -95,31 +95,31 @@ def test_a_worker_keeps_module_state_between_invocations_like_a_warm_container(c
 def test_a_worker_finds_its_handler_through_a_relative_code_path(code_dir, monkeypatch):
     # make local passes .local/cdk.out: a relative asset path must survive the worker's chdir
     monkeypatch.chdir(code_dir.parent)
-    worker = Worker("ok", "ok.handler", code_dir.relative_to(code_dir.parent), base_environment(), 3, print)
+    worker = Container("ok", "ok.handler", code_dir.relative_to(code_dir.parent), base_environment(), 3, print)
     assert invoke_all(worker, {})[0]["count"] == 1
 
 
 def test_separate_workers_do_not_share_module_state(code_dir):
-    one = Worker("a", "ok.handler", code_dir, base_environment(), 3, print)
-    two = Worker("b", "ok.handler", code_dir, base_environment(), 3, print)
+    one = Container("a", "ok.handler", code_dir, base_environment(), 3, print)
+    two = Container("b", "ok.handler", code_dir, base_environment(), 3, print)
     assert invoke_all(one, {})[0]["count"] == 1 and invoke_all(two, {})[0]["count"] == 1
 
 
 def test_a_handler_exception_is_an_invocation_error_and_the_worker_carries_on(code_dir):
-    worker = Worker("boom", "boom.handler", code_dir, base_environment(), 3, lambda line: None)
+    worker = Container("boom", "boom.handler", code_dir, base_environment(), 3, lambda line: None)
     first, second = invoke_all(worker, {}, {})
     assert isinstance(first, InvocationError) and "ValueError: nope" in str(first)
     assert isinstance(second, InvocationError)
 
 
 def test_a_timeout_kills_the_worker_and_the_next_invocation_gets_a_fresh_one(code_dir):
-    worker = Worker("slow", "slow.handler", code_dir, base_environment(), 0.5, lambda line: None)
+    worker = Container("slow", "slow.handler", code_dir, base_environment(), 0.5, lambda line: None)
     [result] = invoke_all(worker, {})
     assert isinstance(result, InvocationError) and "timed out" in str(result)
 
 
 def test_an_import_error_is_reported_on_invocation(code_dir):
-    worker = Worker("broken", "broken.handler", code_dir, base_environment(), 3, lambda line: None)
+    worker = Container("broken", "broken.handler", code_dir, base_environment(), 3, lambda line: None)
     [result] = invoke_all(worker, {})
     assert isinstance(result, InvocationError) and "ImportModuleError" in str(result)
 
@@ -133,7 +133,7 @@ def test_workers_get_no_real_aws_credentials(monkeypatch):
 
 
 def test_a_worker_counts_the_aws_calls_of_each_route(code_dir):
-    worker = Worker("aws", "aws.handler", code_dir, base_environment(), 10, lambda line: None)
+    worker = Container("aws", "aws.handler", code_dir, base_environment(), 10, lambda line: None)
     route = lambda key, n: {"n": n, "requestContext": {"routeKey": key}}  # noqa: E731
     invoke_all(worker, route("sync", 2), route("sync", 1), route("sendMessage", 0))
     assert worker.stats == {

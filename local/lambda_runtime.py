@@ -1,11 +1,12 @@
-"""One Lambda "container": imports one handler from its asset directory and runs
-invocations one at a time, like a warm Lambda execution environment.
+"""The child side of the local Lambda, one process per container (lambda_pool.py starts
+it): imports one handler from its asset directory and runs invocations one at a time,
+like a warm Lambda execution environment.
 
 Protocol: one JSON request per line on stdin ({"id", "event", "deadline_ms"}), one
 JSON reply per line on the original stdout ({"id", "result"} or {"id", "error"}, with
 "calls": the AWS API calls the invocation made, e.g. {"dynamodb.PutItem": 1}).
 The handler's own prints and logs go to stderr, which the local stack shows.
-Started as: python -m local.worker <handler> <code dir> <function name>
+Started as: python -m local.lambda_runtime <handler> <code dir> <function name>
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Context:
 
 def count_aws_calls() -> Counter:
     """Count every AWS API call the handler makes, as "service.Operation". This wraps
-    botocore in the worker (the local Lambda runtime), not the handler: the handler's
+    botocore in this process (the local Lambda runtime), not the handler: the handler's
     code is the same as on AWS, and the local stack can report requests per route."""
     calls: Counter = Counter()
     try:
@@ -58,7 +59,7 @@ def main(argv: list[str]) -> None:
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # print() in handlers goes to stderr, not into the protocol
     calls = count_aws_calls()
-    sys.path.insert(0, code_dir)
+    sys.path.insert(0, code_dir)  # as Lambda's bootstrap puts the task root first
     os.chdir(code_dir)
     handler, init_error = None, None
     try:

@@ -1,4 +1,4 @@
-"""Child processes that cannot outlive the local stack."""
+"""Child processes (dynalite, the Lambda containers) that cannot outlive the local stack."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 PR_SET_PDEATHSIG = 1
 
 
-def child_preexec() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: ignore Ctrl-C (the local stack shuts children down
     in order) and die with the parent if it is killed outright."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,6 +1,7 @@
-"""Pools of worker processes, one pool per Lambda function, each worker with the
-function's own environment. A worker that overruns its timeout or dies is replaced,
-as Lambda replaces a failed execution environment."""
+"""The parent side of the local Lambda: one pool of containers per function, each
+container a child process (lambda_runtime.py) with the function's own environment. A
+container that overruns its timeout or dies is replaced, as Lambda replaces a failed
+execution environment."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ import zlib
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .proc import child_preexec
+from .children import die_with_parent
 
 
 class InvocationError(Exception):
     """The function failed: it raised, timed out, or its process died."""
 
 
-class Worker:
+class Container:
+    """One Lambda execution environment: a process that runs one invocation at a time."""
+
     def __init__(self, name: str, handler: str, code_dir: Path, env: dict[str, str], timeout_s: float, log):
-        # absolute: the worker process runs elsewhere and changes into this directory
+        # absolute: the container process runs elsewhere and changes into this directory
         self.name, self.handler, self.code_dir = name, handler, Path(code_dir).resolve()
         self.env, self.timeout_s, self.log = env, timeout_s, log
         self.proc: asyncio.subprocess.Process | None = None
@@ -34,19 +37,15 @@ class Worker:
         self.stats: defaultdict[str, Counter] = defaultdict(Counter)
 
     async def start(self) -> None:
+        runtime = [sys.executable, "-m", "local.lambda_runtime", self.handler, str(self.code_dir), self.name]
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "local.worker",
-            self.handler,
-            str(self.code_dir),
-            self.name,
+            *runtime,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=self.env,
             cwd=str(Path(__file__).resolve().parent.parent),
-            preexec_fn=child_preexec,
+            preexec_fn=die_with_parent,
             limit=16 * 1024 * 1024,
         )
         self._stderr_task = asyncio.create_task(self._forward_stderr(self.proc))
@@ -100,36 +99,36 @@ class Worker:
 
 class FunctionPool:
     """Invocations for one function. The same key (a connection id) always goes to the
-    same worker, so one connection's frames are handled in the order they arrived."""
+    same container, so one connection's frames are handled in the order they arrived."""
 
     def __init__(self, name: str, spec: dict, code_dir: Path, env: dict[str, str], size: int, log):
         self.name = name
-        self.workers = [
-            Worker(f"{name}#{i}" if size > 1 else name, spec["handler"], code_dir, env, float(spec["timeout"]), log)
+        self.containers = [
+            Container(f"{name}#{i}" if size > 1 else name, spec["handler"], code_dir, env, float(spec["timeout"]), log)
             for i in range(size)
         ]
 
     async def start(self) -> None:
-        await asyncio.gather(*(w.start() for w in self.workers))
+        await asyncio.gather(*(c.start() for c in self.containers))
 
     async def invoke(self, event: dict, key: str) -> dict:
-        worker = self.workers[zlib.crc32(key.encode()) % len(self.workers)]
-        return await worker.invoke(event)
+        container = self.containers[zlib.crc32(key.encode()) % len(self.containers)]
+        return await container.invoke(event)
 
     async def stop(self) -> None:
-        await asyncio.gather(*(w.stop() for w in self.workers))
+        await asyncio.gather(*(c.stop() for c in self.containers))
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Per route key: invocations and the AWS calls they made, summed over workers."""
+        """Per route key: invocations and the AWS calls they made, summed over containers."""
         total: defaultdict[str, Counter] = defaultdict(Counter)
-        for worker in self.workers:
-            for route, counts in worker.stats.items():
+        for container in self.containers:
+            for route, counts in container.stats.items():
                 total[route].update(counts)
         return {route: dict(counts) for route, counts in total.items()}
 
 
 def base_environment() -> dict[str, str]:
-    """What every worker inherits from this process: nothing that could reach AWS."""
+    """What every container inherits from this process: nothing that could reach AWS."""
     keep = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(

@@ -11,7 +11,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from .dynamodb import free_port
+from .ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

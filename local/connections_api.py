@@ -1,0 +1,62 @@
+"""The @connections management API of a stage, as the message function's boto3 client
+sees it: POST sends a frame, GET describes the connection, DELETE closes it, and a
+connection that is gone (or never was) answers 410 GoneException."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiohttp import WSCloseCode, web
+
+
+def _gone() -> web.Response:
+    return web.json_response({"message": None}, status=410, headers={"x-amzn-ErrorType": "GoneException"})
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+class ConnectionsApi:
+    def __init__(self, find: Callable[[str], object | None], max_frame_bytes: int):
+        self.find = find  # connection id -> the open gateway Connection, or None
+        self.max_frame_bytes = max_frame_bytes
+
+    def routes(self, stage: str) -> list[web.RouteDef]:
+        return [
+            web.route("*", f"/{stage}/@connections/{{id}}", self.handle),
+            web.route("*", "/@connections/{id}", self.handle),
+        ]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        conn = self.find(request.match_info["id"])
+        if conn is None:
+            return _gone()
+        if request.method == "POST":
+            data = await request.read()
+            if len(data) > self.max_frame_bytes:
+                return web.json_response(
+                    {"message": "Message too long"},
+                    status=413,
+                    headers={"x-amzn-ErrorType": "PayloadTooLargeException"},
+                )
+            try:
+                await conn.ws.send_str(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                await conn.ws.send_bytes(data)
+            except ConnectionResetError:
+                return _gone()
+            return web.Response(status=200)
+        if request.method == "GET":
+            return web.json_response(
+                {
+                    "ConnectedAt": _iso(conn.connected_at),
+                    "Identity": {"SourceIp": conn.client.source_ip, "UserAgent": conn.client.user_agent},
+                    "LastActiveAt": _iso(conn.last_active),
+                }
+            )
+        if request.method == "DELETE":
+            await conn.ws.close(code=WSCloseCode.OK)
+            return web.Response(status=204)
+        return web.Response(status=405)
