@@ -1,6 +1,6 @@
 """$connect: authenticate the client and record connectionId -> userId (1 PutItem)."""
 
-from chat.actions import default_services, on_connect
+from chat.handlers import default_services, on_connect
 
 
 def handler(event, context):

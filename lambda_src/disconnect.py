@@ -1,6 +1,6 @@
 """$disconnect: forget the connection (1 DeleteItem). Runs on every close, clean or not."""
 
-from chat.actions import default_services, on_disconnect
+from chat.handlers import default_services, on_disconnect
 
 
 def handler(event, context):

@@ -1,6 +1,6 @@
 """sendMessage, sync, markRead, deleteMessage and $default: every client frame."""
 
-from chat.actions import default_services, on_message
+from chat.handlers import default_services, on_message
 
 
 def handler(event, context):

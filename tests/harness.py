@@ -10,14 +10,14 @@ from itertools import count
 
 from botocore.exceptions import ClientError
 
-from chat.actions import Services, on_connect, on_disconnect, on_message
+from chat.handlers import Services, on_connect, on_disconnect, on_message
 from chat.auth import Authenticator
 from chat.config import Settings
 from chat.store import Store
-from local.template import create_tables, functions, resolve
+from local.routing import RouteSelector
+from local.template import create_tables, functions, resolve, websocket_api
 
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
-ROUTES = {"sendMessage", "sync", "markRead", "deleteMessage"}
 
 
 class FakeManagementApi:
@@ -77,12 +77,15 @@ class Chat:
         self.clock = clock
         self.api = FakeManagementApi()
         self.store = Store(client, self.settings.connections_table, self.settings.messages_table, clock=clock)
-        self.svc = Services(
+        self.services = Services(
             settings=self.settings,
             store=self.store,
             management_api=self._management_api,
             authenticator=Authenticator(self.settings, jwks=jwks),
         )
+        # the routes the template gives the message function, selected as API Gateway does
+        api = websocket_api(template)
+        self.routes = RouteSelector(api.route_selection, api.routes)
         self.requests = RequestCounter(client)
         self._ids = count(1)
 
@@ -113,7 +116,7 @@ class Chat:
         connection_id = f"conn-{next(self._ids)}"
         if user is not None:
             query = {"userId": user}
-        response = on_connect(self._event("$connect", connection_id, queryStringParameters=query), self.svc)
+        response = on_connect(self._event("$connect", connection_id, queryStringParameters=query), self.services)
         return connection_id, response
 
     def online(self, user: str) -> str:
@@ -122,13 +125,12 @@ class Chat:
         return connection_id
 
     def disconnect(self, connection_id: str) -> dict:
-        return on_disconnect(self._event("$disconnect", connection_id), self.svc)
+        return on_disconnect(self._event("$disconnect", connection_id), self.services)
 
     def send(self, connection_id: str, frame, context=None) -> dict:
         body = frame if isinstance(frame, str) or frame is None else json.dumps(frame)
-        action = frame.get("action") if isinstance(frame, dict) else None
-        route = action if action in ROUTES else "$default"
-        return on_message(self._event(route, connection_id, body=body), context, self.svc)
+        route = self.routes.select(body, False) if body is not None else "$default"
+        return on_message(self._event(route, connection_id, body=body), context, self.services)
 
     # ---- what the client saw and what the tables hold --------------------------------
 

@@ -18,9 +18,6 @@ FORBIDDEN = "FORBIDDEN"
 CONFLICT = "CONFLICT"
 INTERNAL = "INTERNAL"
 
-# Message status only ever moves forward along this order.
-SENT, DELIVERED, READ = "sent", "delivered", "read"
-
 ID_MAX_CHARS = 128
 NAME_MAX_CHARS = 256
 MARK_READ_MAX_IDS = 100

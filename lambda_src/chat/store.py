@@ -16,7 +16,8 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from . import protocol
+# A message's status only ever moves forward along this order.
+SENT, DELIVERED, READ = "sent", "delivered", "read"
 
 USER_INDEX = "userId-index"
 PENDING_INDEX = "pending-index"
@@ -206,7 +207,7 @@ class Store:
                 message_id,
                 "SET #s = :delivered, deliveredAt = :now REMOVE pendingFor",
                 "#s = :sent",
-                {":sent": protocol.SENT, ":delivered": protocol.DELIVERED, ":now": now_iso()},
+                {":sent": SENT, ":delivered": DELIVERED, ":now": now_iso()},
                 {"#s": "status"},
             )
             is not None
@@ -219,7 +220,7 @@ class Store:
                 message_id,
                 "SET #s = :sent, pendingFor = :r REMOVE deliveredAt",
                 "#s = :delivered AND attribute_not_exists(deletedAt)",
-                {":sent": protocol.SENT, ":delivered": protocol.DELIVERED, ":r": recipient_id},
+                {":sent": SENT, ":delivered": DELIVERED, ":r": recipient_id},
                 {"#s": "status"},
             )
             is not None
@@ -233,9 +234,9 @@ class Store:
                 "recipientId = :me AND #s IN (:sent, :delivered)",
                 {
                     ":me": reader_id,
-                    ":read": protocol.READ,
-                    ":sent": protocol.SENT,
-                    ":delivered": protocol.DELIVERED,
+                    ":read": READ,
+                    ":sent": SENT,
+                    ":delivered": DELIVERED,
                     ":now": now_iso(),
                 },
                 {"#s": "status"},

@@ -1,0 +1,96 @@
+"""The three Lambda handlers' logic: an API Gateway event in, an action run, a response
+out. ../connect.py, ../disconnect.py and ../message.py call in here with the Services
+built once per container."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from . import protocol
+from .actions import ACTIONS, Invocation
+from .auth import Authenticator, Unauthorized
+from .config import Settings
+from .delivery import Delivery
+from .log import log
+from .store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    management_api: Callable[[str], Any]  # stage endpoint -> client with post_to_connection
+    authenticator: Authenticator | None = None
+
+
+@lru_cache(maxsize=1)
+def default_services() -> Services:
+    """Built on first use, once per container; no network until a request needs it."""
+    from . import aws
+
+    settings = Settings.from_env()
+    return Services(
+        settings=settings,
+        store=Store(aws.dynamodb(), settings.connections_table, settings.messages_table),
+        management_api=aws.management_api,
+        authenticator=Authenticator(settings),
+    )
+
+
+def on_connect(event: dict, services: Services) -> dict:
+    connection_id = event["requestContext"]["connectionId"]
+    try:
+        user_id = services.authenticator.user_id(event.get("queryStringParameters"))
+    except Unauthorized as exc:
+        log("info", "connect_refused", connectionId=connection_id, reason=str(exc))
+        return {"statusCode": 401, "body": "Unauthorized"}
+    services.store.put_connection(connection_id, user_id, services.settings.connection_ttl_seconds)
+    log("info", "connected", connectionId=connection_id, userId=user_id)
+    return {"statusCode": 200}
+
+
+def on_disconnect(event: dict, services: Services) -> dict:
+    connection_id = event["requestContext"]["connectionId"]
+    services.store.delete_connection(connection_id)
+    log("info", "disconnected", connectionId=connection_id)
+    return {"statusCode": 200}
+
+
+def on_message(event: dict, context, services: Services) -> dict:
+    """Every client frame: routed by its ``action``. Never raises; errors become frames."""
+    request = event["requestContext"]
+    route, connection_id = request.get("routeKey"), request["connectionId"]
+    endpoint = f"https://{request['domainName']}/{request['stage']}"
+    delivery = Delivery(services.management_api(endpoint), services.store, connection_id)
+    frame: dict = {}
+    try:
+        frame = protocol.parse_frame(event.get("body"))
+        action = frame.get("action")
+        if not isinstance(action, str) or not action:
+            raise protocol.ProtocolError(protocol.BAD_REQUEST, "'action' is required and must be a string")
+        if action not in ACTIONS:
+            known = ", ".join(ACTIONS)
+            raise protocol.ProtocolError(protocol.UNKNOWN_ACTION, f"unknown action {action[:64]!r}; known: {known}")
+        parse, run = ACTIONS[action]
+        parsed = parse(frame, services.settings)
+        user_id = services.store.connection_user(connection_id)
+        if user_id is None:
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN, "this connection is not registered or has expired; reconnect"
+            )
+        time_left_ms = context.get_remaining_time_in_millis if context is not None else lambda: float("inf")
+        run(Invocation(user_id, connection_id, services.store, delivery, time_left_ms), parsed)
+        log("info", "handled", connectionId=connection_id, route=route, action=action)
+    except protocol.ProtocolError as exc:
+        log("info", "refused", connectionId=connection_id, route=route, code=exc.code)
+        delivery.reply(protocol.error_frame(exc.code, exc.message, exc.message_id))
+    except Exception as exc:
+        log("error", "failed", connectionId=connection_id, route=route, error=type(exc).__name__)
+        message_id = protocol.frame_message_id(frame)
+        delivery.reply(protocol.error_frame(protocol.INTERNAL, "the server could not finish this; retry", message_id))
+    finally:
+        delivery.forget_gone()
+    return {"statusCode": 200}
