@@ -2,7 +2,8 @@
 with throttling, and opt-in access logs.
 
 To add a client action: add its route key to MESSAGE_ROUTES and its function to
-ACTIONS in lambda_src/chat/actions.py.
+ACTIONS in lambda_src/chat/actions.py (stacks/ never imports lambda_src/, so
+tests/infra/test_config.py checks that the two lists agree).
 """
 
 from __future__ import annotations

@@ -8,36 +8,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from .functions import RETENTION
 
 BASE_STACK_NAME = "RealtimeMessaging"
 # content and replyToContent travel in one frame, and API Gateway caps frames at 128 KB.
 MAX_CONTENT_BYTES_LIMIT = 60 * 1024
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
+
+# Every context key the app reads, with its default: the one place a default lives.
+# A default is parsed and checked like a value given with -c. The README's
+# configuration table is checked against this (tests/infra/test_config.py).
+DEFAULTS: dict[str, Any] = {
+    "instance": "",
+    "stage": "production",
+    "auth": "cognito",
+    "userPoolId": "",
+    "userPoolClientIds": "",
+    "connectionTtlHours": 24,
+    "maxContentBytes": 16384,
+    "logRetentionDays": 14,
+    "retainData": False,
+    "throttleRate": 100,
+    "throttleBurst": 200,
+    "connectThrottleRate": 10,
+    "connectThrottleBurst": 20,
+    "accessLogs": False,
+}
 
 
 class ConfigError(ValueError):
@@ -46,36 +44,41 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StackConfig:
-    instance: str = ""
-    stage: str = "production"
-    auth: str = "cognito"
-    user_pool_id: str | None = None
-    user_pool_client_ids: tuple[str, ...] = field(default_factory=tuple)
-    connection_ttl_hours: int = 24
-    max_content_bytes: int = 16 * 1024
-    log_retention_days: int = 14
-    retain_data: bool = False
-    throttle: tuple[int, int] = (100, 200)  # the stage: (requests per second, burst)
-    connect_throttle: tuple[int, int] = (10, 20)  # $connect
-    access_logs: bool = False
+    instance: str
+    stage: str
+    auth: str
+    user_pool_id: str | None
+    user_pool_client_ids: tuple[str, ...]
+    connection_ttl_hours: int
+    max_content_bytes: int
+    log_retention_days: int
+    retain_data: bool
+    throttle: tuple[int, int]  # the stage: (requests per second, burst)
+    connect_throttle: tuple[int, int]  # $connect
+    access_logs: bool
 
     @property
     def stack_name(self) -> str:
         return f"{BASE_STACK_NAME}-{self.instance}" if self.instance else BASE_STACK_NAME
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
+    def from_context(cls, get_context: Callable[[str], Any]) -> StackConfig:
         """Build from ``node.try_get_context``; raises ConfigError with a fix-it message."""
-        instance = _text(get("instance"), "")
+
+        def get(key: str):
+            value = get_context(key)
+            return DEFAULTS[key] if value is None else value
+
+        instance = _text(get("instance"))
         if instance and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,29}", instance):
             raise ConfigError("instance must start with a letter and use only letters, digits and '-' (max 30)")
-        stage = _text(get("stage"), "production")
+        stage = _text(get("stage"))
         if not re.fullmatch(r"[A-Za-z0-9_]{1,128}", stage):
             raise ConfigError("stage must be 1-128 letters, digits or '_' (API Gateway's rule for stage names)")
-        auth = _text(get("auth"), "cognito")
+        auth = _text(get("auth"))
         if auth not in ("cognito", "dev"):
             raise ConfigError("auth must be 'cognito' (default) or 'dev'")
-        pool_id = _text(get("userPoolId"), "") or None
+        pool_id = _text(get("userPoolId")) or None
         client_ids = _list(get("userPoolClientIds"))
         if bool(pool_id) != bool(client_ids):
             raise ConfigError(
@@ -83,45 +86,41 @@ class StackConfig:
             )
         if pool_id and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+", pool_id):
             raise ConfigError(f"userPoolId {pool_id!r} does not look like <region>_<id>, e.g. us-east-1_AbC123")
-        retention = _int(get("logRetentionDays"), 14, "logRetentionDays", 1, 3653)
-        if retention not in LOG_RETENTION_DAYS:
-            raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {LOG_RETENTION_DAYS}")
+        retention = _int(get("logRetentionDays"), "logRetentionDays", 1, 3653)
+        if retention not in RETENTION:
+            raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {tuple(RETENTION)}")
         return cls(
             instance=instance,
             stage=stage,
             auth=auth,
             user_pool_id=pool_id,
             user_pool_client_ids=client_ids,
-            connection_ttl_hours=_int(get("connectionTtlHours"), 24, "connectionTtlHours", 1, 24 * 30),
-            max_content_bytes=_int(get("maxContentBytes"), 16 * 1024, "maxContentBytes", 1, MAX_CONTENT_BYTES_LIMIT),
+            connection_ttl_hours=_int(get("connectionTtlHours"), "connectionTtlHours", 1, 24 * 30),
+            max_content_bytes=_int(get("maxContentBytes"), "maxContentBytes", 1, MAX_CONTENT_BYTES_LIMIT),
             log_retention_days=retention,
-            retain_data=_bool(get("retainData"), False, "retainData"),
+            retain_data=_bool(get("retainData"), "retainData"),
             throttle=(
-                _int(get("throttleRate"), 100, "throttleRate", 1, 10_000),
-                _int(get("throttleBurst"), 200, "throttleBurst", 1, 5_000),
+                _int(get("throttleRate"), "throttleRate", 1, 10_000),
+                _int(get("throttleBurst"), "throttleBurst", 1, 5_000),
             ),
             connect_throttle=(
-                _int(get("connectThrottleRate"), 10, "connectThrottleRate", 1, 10_000),
-                _int(get("connectThrottleBurst"), 20, "connectThrottleBurst", 1, 5_000),
+                _int(get("connectThrottleRate"), "connectThrottleRate", 1, 10_000),
+                _int(get("connectThrottleBurst"), "connectThrottleBurst", 1, 5_000),
             ),
-            access_logs=_bool(get("accessLogs"), False, "accessLogs"),
+            access_logs=_bool(get("accessLogs"), "accessLogs"),
         )
 
 
-def _text(value, default: str) -> str:
-    return default if value is None else str(value).strip()
+def _text(value) -> str:
+    return str(value).strip()
 
 
 def _list(value) -> tuple[str, ...]:
-    if value is None:
-        return ()
     items = value if isinstance(value, list) else str(value).split(",")
     return tuple(str(v).strip() for v in items if str(v).strip())
 
 
-def _int(value, default: int, name: str, low: int, high: int) -> int:
-    if value is None:
-        return default
+def _int(value, name: str, low: int, high: int) -> int:
     try:
         number = int(str(value))
     except ValueError:
@@ -131,9 +130,7 @@ def _int(value, default: int, name: str, low: int, high: int) -> int:
     return number
 
 
-def _bool(value, default: bool, name: str) -> bool:
-    if value is None:
-        return default
+def _bool(value, name: str) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

@@ -10,9 +10,9 @@ from itertools import count
 
 from botocore.exceptions import ClientError
 
-from chat.handlers import Services, on_connect, on_disconnect, on_message
 from chat.auth import Authenticator
 from chat.config import Settings
+from chat.handlers import Services, on_connect, on_disconnect, on_message
 from chat.store import Store
 from local.routing import RouteSelector
 from local.template import create_tables, functions, resolve, websocket_api

@@ -1,4 +1,7 @@
-"""Settings read once per container from the function's environment (set by the stack)."""
+"""Settings read once per container from the function's environment. The stack sets
+every variable (stacks/messaging_stack.py), and their defaults live in
+stacks/config.py, so nothing here has a default of its own: a missing variable is a
+deployment error and says so."""
 
 from __future__ import annotations
 
@@ -6,13 +9,19 @@ import os
 from dataclasses import dataclass
 
 
+class MissingSetting(KeyError):
+    def __str__(self) -> str:
+        return f"environment variable {self.args[0]} is not set; the stack sets it (stacks/messaging_stack.py)"
+
+
 @dataclass(frozen=True)
 class Settings:
     connections_table: str
     messages_table: str
-    connection_ttl_seconds: int = 24 * 3600
-    max_content_bytes: int = 16 * 1024
-    auth_mode: str = "cognito"
+    connection_ttl_seconds: int
+    max_content_bytes: int
+    # Only the connect function authenticates, so only it is given these.
+    auth_mode: str | None = None
     token_issuer: str = ""
     token_client_ids: tuple[str, ...] = ()
     jwks_url: str = ""
@@ -20,13 +29,19 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
         env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            if not env.get(name):
+                raise MissingSetting(name)
+            return env[name]
+
         issuer = env.get("TOKEN_ISSUER", "")
         return cls(
-            connections_table=env.get("CONNECTIONS_TABLE", ""),
-            messages_table=env.get("MESSAGES_TABLE", ""),
-            connection_ttl_seconds=int(env.get("CONNECTION_TTL_SECONDS", 24 * 3600)),
-            max_content_bytes=int(env.get("MAX_CONTENT_BYTES", 16 * 1024)),
-            auth_mode=env.get("AUTH_MODE", "cognito"),
+            connections_table=required("CONNECTIONS_TABLE"),
+            messages_table=required("MESSAGES_TABLE"),
+            connection_ttl_seconds=int(required("CONNECTION_TTL_SECONDS")),
+            max_content_bytes=int(required("MAX_CONTENT_BYTES")),
+            auth_mode=env.get("AUTH_MODE"),
             token_issuer=issuer,
             token_client_ids=tuple(c for c in env.get("TOKEN_CLIENT_IDS", "").split(",") if c),
             jwks_url=env.get("JWKS_URL") or (issuer + "/.well-known/jwks.json" if issuer else ""),

@@ -36,7 +36,7 @@ def default_services() -> Services:
         settings=settings,
         store=Store(aws.dynamodb(), settings.connections_table, settings.messages_table),
         management_api=aws.management_api,
-        authenticator=Authenticator(settings),
+        authenticator=Authenticator(settings) if settings.auth_mode else None,
     )
 
 

@@ -11,6 +11,7 @@ from collections import Counter
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from chat.actions import ACTIONS
 from harness import Chat
 
 CLIENT_ERRORS = {"BAD_REQUEST", "UNKNOWN_ACTION", "FORBIDDEN", "CONFLICT"}
@@ -40,8 +41,7 @@ json_value = st.recursive(
     max_leaves=10,
 )
 field_value = st.one_of(edge_text, huge_text, json_value, st.sampled_from(["m1", "alice", "bob", "fuzzer"]))
-ACTIONS = ["sendMessage", "sync", "markRead", "deleteMessage", "", "SENDMESSAGE", "$default"]
-action = st.sampled_from(ACTIONS) | edge_text
+action = st.sampled_from([*ACTIONS, "", "SENDMESSAGE", "$default"]) | edge_text
 frame_dict = st.fixed_dictionaries(
     {},
     optional={

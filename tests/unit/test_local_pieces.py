@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from chat.actions import ACTIONS
 from local.lambda_pool import Container, InvocationError, base_environment
 from local.template import TemplateError, functions, resolve, websocket_api
 
@@ -20,10 +21,7 @@ def test_routes_and_stage_come_from_the_template(dev_template):
         "$connect": "connect.handler",
         "$disconnect": "disconnect.handler",
         "$default": "message.handler",
-        "sendMessage": "message.handler",
-        "sync": "message.handler",
-        "markRead": "message.handler",
-        "deleteMessage": "message.handler",
+        **dict.fromkeys(ACTIONS, "message.handler"),
     }
 
 
