@@ -34,6 +34,7 @@ import websockets
 
 from local.launcher import LocalStackProcess as Stack
 from local.ports import free_port
+from local.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 20  # rounds run first and not counted: first connections, JIT, caches
@@ -46,6 +47,11 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def invocations(stack: Stack, route: str) -> int:
+    """How many invocations of a route have returned (the local stack counts them)."""
+    return stack.stats().get(route, {}).get("invocations", 0)
 
 
 def summary(values_ms: list[float]) -> str:
@@ -63,6 +69,7 @@ def _relay_server(port: int, ready) -> None:
 
         async def handle(ws):
             peers.append(ws)
+            await ws.send("ready")  # now this client's frames reach the other one, and back
             async for frame in ws:
                 for peer in peers:
                     if peer is not ws:
@@ -85,7 +92,7 @@ async def relay_latency(rounds: int) -> list[float]:
         ready.wait(10)
         url = f"ws://127.0.0.1:{port}"
         async with websockets.connect(url, compression=None) as a, websockets.connect(url, compression=None) as b:
-            await asyncio.sleep(0.1)
+            assert await a.recv() == "ready" and await b.recv() == "ready"
             frame = json.dumps({"action": "sendMessage", "content": "x" * 64})
             times: list[float] = []
             for i in range(WARMUP + rounds):
@@ -158,9 +165,10 @@ async def unloaded(stack: Stack, rounds: int) -> list[float]:
     in flight. This is the figure to hold against the floor."""
     connect = lambda user: websockets.connect(f"{stack.url}?userId={user}", compression=None)  # noqa: E731
     async with connect("solo-alice") as alice, connect("solo-bob") as bob:
+        synced = invocations(stack, "sync") + 2
         for ws in (alice, bob):
             await ws.send(json.dumps({"action": "sync"}))
-        await asyncio.sleep(0.5)
+        await until(lambda: invocations(stack, "sync") >= synced, what="both syncs done")
         times: list[float] = []
         for i in range(WARMUP + rounds):
             if i == WARMUP:
@@ -218,9 +226,10 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict
     delivery_ms: list[float] = []
     ack_ms: list[float] = []
     readers = [asyncio.create_task(u.read(sent_at, delivery_ms)) for u in users]
+    synced = invocations(stack, "sync") + len(users)
     for user in users:  # the sync a client sends after connecting (and it warms each connection)
         await user.ws.send(json.dumps({"action": "sync"}))
-    await asyncio.sleep(1)
+    await until(lambda: invocations(stack, "sync") >= synced, timeout=60, what="every client's first sync")
 
     plan: dict[str, list[tuple[str, str]]] = defaultdict(list)  # sender -> [(messageId, recipient)]
     for i in range(n_messages):
@@ -250,17 +259,28 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict
     await asyncio.gather(*(sender(u) for u in users))
     # every live delivery is posted before its ack, so by now they are all on the wire
     elapsed = time.perf_counter() - started
-    await asyncio.sleep(0.5)
+    # an invocation is counted when it returns, a little after its ack: read once all have
+    sent = before.get("sendMessage", {}).get("invocations", 0) + n_messages
+    await until(lambda: invocations(stack, "sendMessage") >= sent, timeout=60, what="every send's invocation done")
     after = stack.stats()
 
+    synced = invocations(stack, "sync") + len(users)
     for user in users:  # anything not delivered live arrives now
         await user.ws.send(json.dumps({"action": "sync"}))
-    await asyncio.sleep(2)
+    await until(lambda: invocations(stack, "sync") >= synced, timeout=60, what="every client's last sync")
+    by_name = {u.name: u for u in users}
+
+    def everything_arrived() -> bool:
+        return all(by_name[recipient].received[mid] for mid, recipient in expected.items())
+
+    try:  # the frames are posted; the readers may still be taking them in
+        await until(everything_arrived, timeout=10)
+    except TimeoutError:
+        pass  # reported below as lost
     for user in users:
         await user.ws.close()
     await asyncio.gather(*readers, return_exceptions=True)
 
-    by_name = {u.name: u for u in users}
     lost = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] == 0]
     duplicated = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] > 1]
     send_before, send_after = before.get("sendMessage", {}), after.get("sendMessage", {})

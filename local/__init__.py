@@ -13,5 +13,6 @@ connections_api.py the @connections API the message function posts to
 issuer.py          a local token issuer for AUTH=token, with its JWKS
 launcher.py        starts the whole local stack as a child process (bench, tests)
 ports.py           free ports and waiting for a listener
+waiting.py         wait_until / until: wait on a condition (tests, bench, soak)
 children.py        child processes that die with the local stack
 """

@@ -12,6 +12,7 @@ from local.gateway import Gateway
 from local.lambda_pool import InvocationError
 from local.ports import free_port
 from local.template import WebSocketApi
+from local.waiting import until
 
 
 class Fn:
@@ -46,8 +47,8 @@ def test_a_failing_function_gives_the_client_an_internal_server_error_frame_and_
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
                 assert frame["message"] == "Internal server error" and frame["connectionId"]
                 await ws.send(json.dumps({"action": "echo"}))
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(0.2)
+                await until(lambda: echo.events, what="the echo route's invocation")
+            await until(lambda: disconnect.events, what="$disconnect after the close")
         finally:
             await gateway.stop()
 

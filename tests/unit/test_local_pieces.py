@@ -46,7 +46,8 @@ HANDLERS = {
     "ok.py": "COUNT = 0\ndef handler(event, context):\n    global COUNT\n    COUNT += 1\n    print('log line')\n"
     "    return {'count': COUNT, 'echo': event, 'left': context.get_remaining_time_in_millis()}\n",
     "boom.py": "def handler(event, context):\n    raise ValueError('nope')\n",
-    "slow.py": "import time\ndef handler(event, context):\n    time.sleep(5)\n",
+    "slow.py": "import os, time\ndef handler(event, context):\n    time.sleep(event['sleep'])\n"
+    "    return os.getpid()\n",
     "broken.py": "import does_not_exist\n",
     "aws.py": "import boto3\nfrom botocore.stub import Stubber\n"
     "def handler(event, context):\n"
@@ -65,76 +66,78 @@ def code_dir(tmp_path):
     return tmp_path
 
 
-def invoke_all(worker: Container, *events):
+def invoke_all(container: Container, *events):
     async def go():
         try:
             results = []
             for event in events:
                 try:
-                    results.append(await worker.invoke(event))
+                    results.append(await container.invoke(event))
                 except InvocationError as exc:
                     results.append(exc)
             return results
         finally:
-            await worker.stop()
+            await container.stop()
 
     return asyncio.run(go())
 
 
-def test_a_worker_keeps_module_state_between_invocations_like_a_warm_container(code_dir):
+def test_a_container_keeps_module_state_between_invocations_like_a_warm_container(code_dir):
     logs = []
-    worker = Container("ok", "ok.handler", code_dir, base_environment(), 3, logs.append)
-    first, second = invoke_all(worker, {"n": 1}, {"n": 2})
+    container = Container("ok", "ok.handler", code_dir, base_environment(), 3, logs.append)
+    first, second = invoke_all(container, {"n": 1}, {"n": 2})
     assert (first["count"], second["count"]) == (1, 2)
     assert second["echo"] == {"n": 2} and 0 < second["left"] <= 3000
     assert "[ok] log line" in logs  # handler output is logs, not protocol
 
 
-def test_a_worker_finds_its_handler_through_a_relative_code_path(code_dir, monkeypatch):
-    # make local passes .local/cdk.out: a relative asset path must survive the worker's chdir
+def test_a_container_finds_its_handler_through_a_relative_code_path(code_dir, monkeypatch):
+    # make local passes .local/cdk.out: a relative asset path must survive the container's chdir
     monkeypatch.chdir(code_dir.parent)
-    worker = Container("ok", "ok.handler", code_dir.relative_to(code_dir.parent), base_environment(), 3, print)
-    assert invoke_all(worker, {})[0]["count"] == 1
+    container = Container("ok", "ok.handler", code_dir.relative_to(code_dir.parent), base_environment(), 3, print)
+    assert invoke_all(container, {})[0]["count"] == 1
 
 
-def test_separate_workers_do_not_share_module_state(code_dir):
+def test_separate_containers_do_not_share_module_state(code_dir):
     one = Container("a", "ok.handler", code_dir, base_environment(), 3, print)
     two = Container("b", "ok.handler", code_dir, base_environment(), 3, print)
     assert invoke_all(one, {})[0]["count"] == 1 and invoke_all(two, {})[0]["count"] == 1
 
 
-def test_a_handler_exception_is_an_invocation_error_and_the_worker_carries_on(code_dir):
-    worker = Container("boom", "boom.handler", code_dir, base_environment(), 3, lambda line: None)
-    first, second = invoke_all(worker, {}, {})
+def test_a_handler_exception_is_an_invocation_error_and_the_container_carries_on(code_dir):
+    container = Container("boom", "boom.handler", code_dir, base_environment(), 3, lambda line: None)
+    first, second = invoke_all(container, {}, {})
     assert isinstance(first, InvocationError) and "ValueError: nope" in str(first)
     assert isinstance(second, InvocationError)
 
 
-def test_a_timeout_kills_the_worker_and_the_next_invocation_gets_a_fresh_one(code_dir):
-    worker = Container("slow", "slow.handler", code_dir, base_environment(), 0.5, lambda line: None)
-    [result] = invoke_all(worker, {})
-    assert isinstance(result, InvocationError) and "timed out" in str(result)
+def test_a_timeout_kills_the_container_and_the_next_invocation_gets_a_fresh_one(code_dir):
+    container = Container("slow", "slow.handler", code_dir, base_environment(), 0.5, lambda line: None)
+    first, second, third = invoke_all(container, {"sleep": 0}, {"sleep": 5}, {"sleep": 0})
+    assert isinstance(second, InvocationError) and "timed out" in str(second)
+    assert first != third  # each is the pid of the process that ran it: a new container
 
 
 def test_an_import_error_is_reported_on_invocation(code_dir):
-    worker = Container("broken", "broken.handler", code_dir, base_environment(), 3, lambda line: None)
-    [result] = invoke_all(worker, {})
+    container = Container("broken", "broken.handler", code_dir, base_environment(), 3, lambda line: None)
+    [result] = invoke_all(container, {})
     assert isinstance(result, InvocationError) and "ImportModuleError" in str(result)
 
 
-def test_workers_get_no_real_aws_credentials(monkeypatch):
+def test_containers_get_no_real_aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_PROFILE", "prod")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "secret")
     env = base_environment()
     assert "AWS_PROFILE" not in env and "AWS_SESSION_TOKEN" not in env
-    assert env["AWS_ACCESS_KEY_ID"] == "local" and json.dumps(env)
+    assert env["AWS_ACCESS_KEY_ID"] == "local"
+    assert "secret" not in json.dumps(env) and "prod" not in json.dumps(env)
 
 
-def test_a_worker_counts_the_aws_calls_of_each_route(code_dir):
-    worker = Container("aws", "aws.handler", code_dir, base_environment(), 10, lambda line: None)
+def test_a_container_counts_the_aws_calls_of_each_route(code_dir):
+    container = Container("aws", "aws.handler", code_dir, base_environment(), 10, lambda line: None)
     route = lambda key, n: {"n": n, "requestContext": {"routeKey": key}}  # noqa: E731
-    invoke_all(worker, route("sync", 2), route("sync", 1), route("sendMessage", 0))
-    assert worker.stats == {
+    invoke_all(container, route("sync", 2), route("sync", 1), route("sendMessage", 0))
+    assert container.stats == {
         "sync": {"invocations": 2, "dynamodb.GetItem": 3},
         "sendMessage": {"invocations": 1},
     }
