@@ -24,7 +24,7 @@ MARK_READ_MAX_IDS = 100
 
 # Optional reply fields copied verbatim from sendMessage into the stored message.
 REPLY_FIELDS = ("replyToMessageId", "replyToContent", "replyToSenderName")
-# Fields of a stored message that clients see, in the seed's frame shape.
+# Fields of a stored message that clients see, in the frame shape the first iOS client reads.
 MESSAGE_FIELDS = (
     "messageId",
     "conversationId",

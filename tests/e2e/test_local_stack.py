@@ -15,7 +15,8 @@ from clients import Client, processes_mentioning, run
 from harness import send_frame
 from local.waiting import until, wait_until
 
-SEED_FRAME = {
+# The frame the first iOS client sends (its design notes, and the README's wscat example).
+IOS_CLIENT_FRAME = {
     "action": "sendMessage",
     "messageId": "test-123",
     "conversationId": "conv-1",
@@ -27,13 +28,13 @@ SEED_FRAME = {
 }
 
 
-def test_the_seed_frame_reaches_an_online_recipient_at_once(stack):
+def test_the_ios_clients_frame_reaches_an_online_recipient_at_once(stack):
     async def scenario():
         bob = await Client.connect(stack.url, "test-user-2")  # wscat -c 'ws://127.0.0.1:8080?userId=test-user-2'
         alice = await Client.connect(stack.url, "test-user-1")
-        await alice.send(SEED_FRAME)
+        await alice.send(IOS_CLIENT_FRAME)
         message = await bob.next("message")
-        assert message["data"] == {k: v for k, v in SEED_FRAME.items() if k != "action"} | {"status": "delivered"}
+        assert message["data"] == {k: v for k, v in IOS_CLIENT_FRAME.items() if k != "action"} | {"status": "delivered"}
         assert (await alice.next("ack"))["data"] == {"messageId": "test-123", "status": "delivered"}
 
     run(scenario())

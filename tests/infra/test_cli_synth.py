@@ -86,9 +86,9 @@ def test_two_synths_in_a_row_are_byte_identical(cli_env, tmp_path):
     # Then the templates, the asset manifests and the staged asset folders are the same
     first, second = outs
     for pattern in ("*.template.json", "*.assets.json"):
-        files = sorted(p.name for p in first.glob(pattern))
-        assert files and files == sorted(p.name for p in second.glob(pattern))
+        files = sorted(path.name for path in first.glob(pattern))
+        assert files and files == sorted(path.name for path in second.glob(pattern))
         for name in files:
             assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    assets = sorted(p.name for p in first.glob("asset.*"))
-    assert assets and assets == sorted(p.name for p in second.glob("asset.*"))
+    assets = sorted(path.name for path in first.glob("asset.*"))
+    assert assets and assets == sorted(path.name for path in second.glob("asset.*"))

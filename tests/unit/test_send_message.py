@@ -5,7 +5,7 @@ from __future__ import annotations
 from harness import send_frame
 
 
-def test_online_recipient_gets_the_message_in_the_seed_frame_shape(chat):
+def test_online_recipient_gets_the_message_in_the_ios_client_frame_shape(chat):
     # Given alice and bob are online
     alice, bob = chat.online("alice"), chat.online("bob")
     # When alice sends bob a message the way the iOS client does
