@@ -165,20 +165,26 @@ class Gateway:
                 return
 
     async def _process_frames(self, conn: Connection) -> None:
-        """One connection's frames, in arrival order."""
+        """One connection's frames, in arrival order. Whatever one frame does, the next is served."""
         while (item := await conn.inbox.get()) is not None:
-            body, is_base64 = item
-            route = self.selector.select(body, is_base64)
-            event = self.events.message(conn.id, route or "$default", body, is_base64, conn.connected_at, conn.client)
-            request_id = event["requestContext"]["requestId"]
-            if route is None:
-                await self._send_error(conn, "Forbidden", request_id)
-                continue
             try:
-                await self._invoke(route, event, conn.id)
-            except InvocationError as exc:
-                self.log(f"{route} failed: {exc}")
-                await self._send_error(conn, "Internal server error", request_id)
+                await self._process_frame(conn, *item)
+            except Exception as exc:  # a bug here must not silently stop the connection
+                self.log(f"frame on {conn.id} failed in the gateway: {type(exc).__name__}: {exc}")
+                await self._send_error(conn, "Internal server error", new_id())
+
+    async def _process_frame(self, conn: Connection, body: str, is_base64: bool) -> None:
+        route = self.selector.select(body, is_base64)
+        event = self.events.message(conn.id, route or "$default", body, is_base64, conn.connected_at, conn.client)
+        request_id = event["requestContext"]["requestId"]
+        if route is None:
+            await self._send_error(conn, "Forbidden", request_id)
+            return
+        try:
+            await self._invoke(route, event, conn.id)
+        except InvocationError as exc:
+            self.log(f"{route} failed: {exc}")
+            await self._send_error(conn, "Internal server error", request_id)
 
     async def _send_error(self, conn: Connection, message: str, request_id: str) -> None:
         if conn.open and not conn.ws.closed:

@@ -19,7 +19,7 @@ class RouteSelector:
         if not is_base64:
             try:
                 value = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
                 value = None
             for key in self.path:
                 value = value.get(key) if isinstance(value, dict) else None

@@ -11,7 +11,7 @@ import re
 from . import tokens
 from .config import Settings
 
-USER_ID = re.compile(r"^[A-Za-z0-9_.@:+=-]{1,128}$")
+USER_ID = re.compile(r"[A-Za-z0-9_.@:+=-]{1,128}")  # the whole string: fullmatch
 
 
 class Unauthorized(Exception):
@@ -29,7 +29,7 @@ class Authenticator:
         query = query or {}
         if self.settings.auth_mode == "dev":
             user = query.get("userId")
-            if not isinstance(user, str) or not USER_ID.match(user):
+            if not isinstance(user, str) or not USER_ID.fullmatch(user):
                 raise Unauthorized("dev mode needs ?userId=<1-128 of A-Z a-z 0-9 _ . @ : + = ->")
             return user
         try:

@@ -94,6 +94,8 @@ def parse_frame(body) -> dict:
         frame = json.loads(body)
     except (TypeError, ValueError):
         raise ProtocolError(BAD_REQUEST, "frame is not valid JSON") from None
+    except RecursionError:
+        raise ProtocolError(BAD_REQUEST, "frame is nested too deeply to parse") from None
     if not isinstance(frame, dict):
         raise ProtocolError(BAD_REQUEST, "frame must be a JSON object with an 'action'")
     return frame

@@ -28,7 +28,7 @@ MAX_TOKEN_CHARS = 8192
 MIN_RSA_BITS = 2048
 # DER prefix of DigestInfo for SHA-256 (RFC 8017 §9.2, note 1).
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
-_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")  # the whole segment: fullmatch
 
 
 class InvalidToken(Exception):
@@ -36,7 +36,7 @@ class InvalidToken(Exception):
 
 
 def _b64url_decode(part: str) -> bytes:
-    if not _B64URL.match(part):
+    if not _B64URL.fullmatch(part):
         raise InvalidToken("token segment is not base64url")
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 

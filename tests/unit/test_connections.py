@@ -94,3 +94,11 @@ def test_the_management_endpoint_is_the_stage_of_the_calling_api(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
     assert chat.api.endpoints == {"https://abc123.execute-api.us-east-1.amazonaws.com/production"}
+
+
+def test_dev_mode_refuses_a_userId_with_a_trailing_newline(chat):
+    # alice%0A would otherwise be a second identity that prints as "alice"
+    for user in ("alice\n", "alice\r\n", "\nalice"):
+        _, response = chat.connect({"userId": user})
+        assert response["statusCode"] == 401, repr(user)
+    assert chat.items("connections") == []

@@ -140,3 +140,14 @@ def test_frames_are_json_text_that_round_trips_unicode(chat):
     chat.send(alice, send_frame("m1", "bob", "héllo 👋 \u202e"))
     assert chat.frames(bob)[0]["data"]["content"] == "héllo 👋 \u202e"
     assert json.loads(json.dumps(chat.frames(bob)[0])) == chat.frames(bob)[0]
+
+
+def test_a_frame_nested_deeper_than_the_parser_allows_is_a_bad_request_not_internal(chat):
+    # Given a frame nested far deeper than Python's recursion limit (a few KB of brackets)
+    alice = chat.online("alice")
+    deep = '{"action":"sendMessage","content":' + "[" * 100_000 + "]" * 100_000 + "}"
+    # When it arrives, Then the client is told to fix it, not to retry
+    assert chat.send(alice, deep) == {"statusCode": 200}
+    [error] = chat.frames(alice)
+    assert error["data"]["code"] == "BAD_REQUEST" and "nested" in error["data"]["message"]
+    assert chat.items("messages") == []

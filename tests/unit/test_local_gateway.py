@@ -62,3 +62,23 @@ def test_a_failing_function_gives_the_client_an_internal_server_error_frame_and_
     assert disconnect.events[0]["requestContext"]["eventType"] == "DISCONNECT"
     ids = {e["requestContext"]["connectionId"] for e in connect.events + echo.events + disconnect.events}
     assert len(ids) == 1
+
+
+def test_a_frame_too_deep_to_parse_goes_to_default_and_the_connection_keeps_serving():
+    connect, default, disconnect = Fn(lambda e: {"statusCode": 200}), Fn(lambda e: None), Fn(lambda e: None)
+    api = WebSocketApi("$request.body.action", "production", {"$connect": "c", "$disconnect": "d", "$default": "x"})
+    port = free_port()
+
+    async def scenario():
+        gateway = Gateway(api, {"$connect": connect, "$disconnect": disconnect, "$default": default}, port=port)
+        await gateway.start()
+        try:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/production", max_size=None) as ws:
+                await ws.send("[" * 50_000 + "]" * 50_000)
+                await ws.send(json.dumps({"action": "after"}))
+                await until(lambda: len(default.events) == 2, what="both frames routed to $default")
+            await until(lambda: disconnect.events, what="$disconnect after the close")
+        finally:
+            await gateway.stop()
+
+    asyncio.run(scenario())
