@@ -7,6 +7,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from itertools import count
+from unittest.mock import ANY
 
 from botocore.exceptions import ClientError
 
@@ -150,6 +151,11 @@ class Chat:
 
     def message(self, message_id: str) -> dict | None:
         return self.store.get_message(message_id, consistent=True)
+
+
+def ack(message_id: str, status: str) -> dict:
+    """The ack frame a sender gets; sentAt is the server's time, so any string matches."""
+    return {"type": "ack", "data": {"messageId": message_id, "status": status, "sentAt": ANY}}
 
 
 def send_frame(message_id: str, recipient: str, content: str = "hi", **extra) -> dict:

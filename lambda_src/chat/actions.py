@@ -34,14 +34,15 @@ class Invocation:
 def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
     if msg.sender_id is not None and msg.sender_id != inv.user_id:
         raise protocol.ProtocolError(protocol.FORBIDDEN, "senderId is not the user of this connection", msg.message_id)
-    reply_to = msg.reply.get("replyToMessageId")
-    if reply_to is not None:  # a reply may only point at a message its sender can see
-        original = inv.store.get_message(reply_to)
+    quote = {}
+    if msg.reply_to is not None:  # a reply may only point at a message its sender can see
+        original = inv.store.get_message(msg.reply_to)
         if original is None or inv.user_id not in (original.get("senderId"), original.get("recipientId")):
             # one answer for "missing" and "not yours", so ids cannot be probed
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, "replyToMessageId is not a message you can see", msg.message_id
             )
+        quote = _quote(original)
     sent_at = now_iso()
     item = {
         "messageId": msg.message_id,
@@ -55,7 +56,7 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         "status": SENT,
         "pendingFor": msg.recipient_id,
         "isDeleted": False,
-        **msg.reply,
+        **quote,
     }
     existing = inv.store.put_new_message(item)  # durable before anything is acknowledged
     if existing is not None:
@@ -63,7 +64,7 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
             raise protocol.ProtocolError(
                 protocol.CONFLICT, "messageId is already used by another message", msg.message_id
             )
-        inv.delivery.reply(protocol.ack_frame(msg.message_id, existing["status"]))  # a retry
+        inv.delivery.reply(protocol.ack_frame(msg.message_id, existing["status"], existing["sentAt"]))  # a retry
         return
 
     status = SENT
@@ -71,7 +72,19 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         status = _deliver_new(inv, item)
     except Exception as exc:  # stored already: it stays pending and sync delivers it
         log("warning", "delivery_failed", connectionId=inv.connection_id, error=type(exc).__name__)
-    inv.delivery.reply(protocol.ack_frame(msg.message_id, status))
+    inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at))
+
+
+def _quote(original: dict) -> dict:
+    """The reply fields, taken from the message replied to: never a client's words. A
+    deleted original is pointed at, but not quoted."""
+    if original.get("isDeleted"):
+        return {"replyToMessageId": original["messageId"]}
+    return {
+        "replyToMessageId": original["messageId"],
+        "replyToContent": original.get("content"),
+        "replyToSenderName": original.get("senderName"),
+    }
 
 
 def _deliver_new(inv: Invocation, item: dict) -> str:

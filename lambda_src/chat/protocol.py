@@ -22,9 +22,9 @@ ID_MAX_CHARS = 128
 NAME_MAX_CHARS = 256
 MARK_READ_MAX_IDS = 100
 
-# Optional reply fields copied verbatim from sendMessage into the stored message.
-REPLY_FIELDS = ("replyToMessageId", "replyToContent", "replyToSenderName")
-# Fields of a stored message that clients see, in the frame shape the first iOS client reads.
+# Fields of a stored message that clients see, in the frame shape the first iOS client
+# reads, plus sentAt (the server's time of storage). The reply quote is filled by the
+# server from the original message; what a client sends as a quote is ignored.
 MESSAGE_FIELDS = (
     "messageId",
     "conversationId",
@@ -33,8 +33,11 @@ MESSAGE_FIELDS = (
     "recipientId",
     "content",
     "timestamp",
+    "sentAt",
     "status",
-    *REPLY_FIELDS,
+    "replyToMessageId",
+    "replyToContent",
+    "replyToSenderName",
     "isDeleted",
 )
 
@@ -63,8 +66,8 @@ def message_frame(item: dict) -> dict:
     return {"type": "message", "data": data}
 
 
-def ack_frame(message_id: str, status: str) -> dict:
-    return {"type": "ack", "data": {"messageId": message_id, "status": status}}
+def ack_frame(message_id: str, status: str, sent_at: str) -> dict:
+    return {"type": "ack", "data": {"messageId": message_id, "status": status, "sentAt": sent_at}}
 
 
 def receipt_frame(message_id: str, conversation_id: str, status: str) -> dict:
@@ -122,7 +125,7 @@ class SendMessage:
     sender_name: str | None
     timestamp: str | None
     sender_id: str | None
-    reply: dict
+    reply_to: str | None  # replyToMessageId
 
 
 def _string(frame: dict, field: str, *, required: bool, max_chars: int, mid: str | None) -> str | None:
@@ -169,15 +172,8 @@ def parse_send_message(frame: dict, max_content_bytes: int) -> SendMessage:
     if not isinstance(content, str) or content == "":
         raise ProtocolError(BAD_REQUEST, "'content' is required and must be a non-empty string", mid)
     _utf8_size(content, "content", max_content_bytes, mid)
-    reply = {
-        "replyToMessageId": _string(frame, "replyToMessageId", required=False, max_chars=ID_MAX_CHARS, mid=mid),
-        "replyToContent": frame.get("replyToContent"),
-        "replyToSenderName": _string(frame, "replyToSenderName", required=False, max_chars=NAME_MAX_CHARS, mid=mid),
-    }
-    if reply["replyToContent"] is not None:
-        if not isinstance(reply["replyToContent"], str):
-            raise ProtocolError(BAD_REQUEST, "'replyToContent' must be a string", mid)
-        _utf8_size(reply["replyToContent"], "replyToContent", max_content_bytes, mid)
+    # replyToContent and replyToSenderName are not read: the server quotes the original.
+    reply_to = _string(frame, "replyToMessageId", required=False, max_chars=ID_MAX_CHARS, mid=mid)
     sender_name = _string(frame, "senderName", required=False, max_chars=NAME_MAX_CHARS, mid=mid)
     timestamp = _string(frame, "timestamp", required=False, max_chars=64, mid=mid)
     sender_id = _string(frame, "senderId", required=False, max_chars=ID_MAX_CHARS, mid=mid)
@@ -189,7 +185,7 @@ def parse_send_message(frame: dict, max_content_bytes: int) -> SendMessage:
         sender_name=sender_name,
         timestamp=_timestamp(timestamp, mid),
         sender_id=sender_id,
-        reply={k: v for k, v in reply.items() if v is not None},
+        reply_to=reply_to,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import Chat, send_frame
+from harness import Chat, ack, send_frame
 
 
 def test_connect_records_the_user_with_a_24_hour_ttl(chat):
@@ -30,7 +30,7 @@ def test_a_gone_recipient_connection_is_removed_and_the_message_waits_for_sync(c
     alice, bob_dead = chat.online("alice"), chat.online("bob")
     chat.api.gone.add(bob_dead)  # died without a close frame
     chat.send(alice, send_frame("m1", "bob"))
-    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "sent"}}]
+    assert chat.frames(alice) == [ack("m1", "sent")]
     assert [r["connectionId"] for r in chat.items("connections")] == [alice]
     stored = chat.message("m1")
     assert stored["status"] == "sent" and stored["pendingFor"] == "bob"
@@ -46,7 +46,7 @@ def test_410_on_every_recipient_device_removes_them_all_and_the_message_waits_fo
     # When alice sends, both posts answer 410
     chat.send(alice, send_frame("m1", "bob"))
     # Then both rows are gone, nothing is marked delivered, and bob's next sync gets it once
-    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "sent"}}]
+    assert chat.frames(alice) == [ack("m1", "sent")]
     assert [r["connectionId"] for r in chat.items("connections")] == [alice]
     assert chat.message("m1")["status"] == "sent"
     bob = chat.online("bob")
@@ -68,7 +68,7 @@ def test_a_non_410_post_failure_keeps_the_connection_and_the_message_deliverable
     alice, bob = chat.online("alice"), chat.online("bob")
     chat.api.broken.add(bob)
     chat.send(alice, send_frame("m1", "bob"))
-    assert chat.frames(alice)[-1] == {"type": "ack", "data": {"messageId": "m1", "status": "sent"}}
+    assert chat.frames(alice)[-1] == ack("m1", "sent")
     assert chat.message("m1")["status"] == "sent"
     assert bob in [r["connectionId"] for r in chat.items("connections")]
     chat.api.broken.clear()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from harness import send_frame
+from unittest.mock import ANY
+
+from harness import ack, send_frame
 
 
 def test_online_recipient_gets_the_message_in_the_ios_client_frame_shape(chat):
@@ -22,12 +24,13 @@ def test_online_recipient_gets_the_message_in_the_ios_client_frame_shape(chat):
                 "recipientId": "bob",
                 "content": "Hello!",
                 "timestamp": "2025-10-21T10:30:00Z",
+                "sentAt": ANY,  # the server's time of storage
                 "status": "delivered",
             },
         }
     ]
     # And alice's connection gets an ack saying so
-    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "delivered"}}]
+    assert chat.frames(alice) == [ack("m1", "delivered")]
     # And the stored message says delivered and is no longer pending
     stored = chat.message("m1")
     assert stored["status"] == "delivered" and "pendingFor" not in stored
@@ -36,7 +39,7 @@ def test_online_recipient_gets_the_message_in_the_ios_client_frame_shape(chat):
 def test_offline_recipient_message_is_stored_and_acked_as_sent(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
-    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "sent"}}]
+    assert chat.frames(alice) == [ack("m1", "sent")]
     stored = chat.message("m1")
     assert stored["status"] == "sent" and stored["pendingFor"] == "bob" and stored["senderId"] == "alice"
 
@@ -63,7 +66,7 @@ def test_a_retry_is_acknowledged_again_but_not_stored_or_delivered_twice(chat):
     chat.send(alice, send_frame("m1", "bob", "once"))
     chat.send(alice, send_frame("m1", "bob", "once"))
     assert [f["type"] for f in chat.frames(bob)] == ["message"]
-    assert chat.frames(alice) == [{"type": "ack", "data": {"messageId": "m1", "status": "delivered"}}] * 2
+    assert chat.frames(alice) == [ack("m1", "delivered")] * 2
     assert len(chat.items("messages")) == 1
 
 
@@ -101,14 +104,51 @@ def test_the_sender_is_always_the_connection_user_never_the_frame(chat):
     assert chat.message("m1")["senderId"] == "alice"
 
 
-def test_reply_fields_are_stored_and_delivered(chat):
+def test_the_reply_quote_comes_from_the_original_message_never_from_the_client(chat):
+    # Given bob's earlier message
     alice, bob = chat.online("alice"), chat.online("bob")
-    chat.send(bob, send_frame("m0", "alice", "earlier"))
+    chat.send(bob, send_frame("m0", "alice", "earlier", senderName="Bob"))
     chat.take(bob)
-    reply = {"replyToMessageId": "m0", "replyToContent": "earlier", "replyToSenderName": "Bob"}
-    chat.send(alice, send_frame("m1", "bob", **reply))
-    assert {k: chat.frames(bob)[0]["data"][k] for k in reply} == reply
-    assert {k: chat.message("m1")[k] for k in reply} == reply
+    # When alice replies to it with a quote of her own making
+    forged = {"replyToMessageId": "m0", "replyToContent": "I owe alice $1000", "replyToSenderName": "Bank"}
+    chat.send(alice, send_frame("m1", "bob", **forged))
+    # Then bob sees, and the store keeps, what m0 really said and who said it
+    quote = {"replyToMessageId": "m0", "replyToContent": "earlier", "replyToSenderName": "Bob"}
+    assert {k: chat.frames(bob)[0]["data"].get(k) for k in quote} == quote
+    assert {k: chat.message("m1").get(k) for k in quote} == quote
+
+
+def test_a_reply_to_a_deleted_message_carries_no_quote(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(bob, send_frame("m0", "alice", "regrettable", senderName="Bob"))
+    chat.send(bob, {"action": "deleteMessage", "messageId": "m0"})
+    chat.take(bob)
+    chat.send(alice, send_frame("m1", "bob", replyToMessageId="m0", replyToContent="regrettable"))
+    data = chat.frames(bob)[0]["data"]
+    assert data["replyToMessageId"] == "m0"
+    assert "replyToContent" not in data and "replyToSenderName" not in data
+    assert "replyToContent" not in chat.message("m1")
+
+
+def test_a_quote_without_a_message_to_point_at_is_dropped(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob", replyToContent="words bob never said", replyToSenderName="Bob"))
+    data = chat.frames(bob)[0]["data"]
+    assert "replyToContent" not in data and "replyToSenderName" not in data
+
+
+def test_every_message_and_ack_carries_the_servers_time_of_storage(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob", timestamp="2020-01-01T00:00:00Z"))  # the client's clock
+    chat.send(alice, send_frame("m2", "carol"))
+    stored = chat.message("m1")["sentAt"]
+    assert stored > "2025" and stored.endswith("Z")
+    assert chat.frames(bob)[0]["data"]["sentAt"] == stored
+    assert chat.frames(bob)[0]["data"]["timestamp"] == "2020-01-01T00:00:00Z"
+    assert [a["data"]["sentAt"] for a in chat.frames(alice)] == [stored, chat.message("m2")["sentAt"]]
+    carol = chat.online("carol")
+    chat.send(carol, {"action": "sync"})
+    assert [f["data"]["sentAt"] for f in chat.frames(carol) if f["type"] == "message"] == [chat.message("m2")["sentAt"]]
 
 
 def test_a_reply_may_point_at_your_own_message_too(chat):
@@ -152,4 +192,4 @@ def test_a_message_to_yourself_reaches_your_other_devices_once(chat):
     phone, laptop = chat.online("alice"), chat.online("alice")
     chat.send(phone, send_frame("m1", "alice"))
     assert [f["type"] for f in chat.frames(laptop)] == ["message"]
-    assert chat.frames(phone) == [{"type": "ack", "data": {"messageId": "m1", "status": "delivered"}}]
+    assert chat.frames(phone) == [ack("m1", "delivered")]
