@@ -3,8 +3,10 @@
 - $connect runs before the upgrade completes; a non-2xx answer rejects the handshake.
 - $disconnect runs on every close, clean or abrupt.
 - A connection's frames go, in arrival order, to the route that routing.py selects.
-- A frame over 128 KB closes the connection with 1009; 10 minutes idle (or 2 hours in
-  all) closes it with 1001.
+- A client frame over 32 KB closes the connection with 1009 (aiohttp counts a whole
+  message; API Gateway counts each frame of one, but clients send one frame per message),
+  and the @connections API refuses a larger post with 413. 10 minutes idle (or 2 hours
+  in all) closes a connection with 1001.
 - A function that fails gives the client API Gateway's "Internal server error" frame.
 
 The events come from events.py and the @connections API is connections_api.py. Routes
@@ -27,7 +29,7 @@ from .lambda_pool import InvocationError
 from .routing import RouteSelector
 from .template import WebSocketApi
 
-MAX_FRAME_BYTES = 128 * 1024
+MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame size, both ways
 IDLE_TIMEOUT_S = 600.0
 MAX_CONNECTION_S = 7200.0
 

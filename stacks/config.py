@@ -14,8 +14,10 @@ from typing import Any
 from .functions import RETENTION
 
 BASE_STACK_NAME = "RealtimeMessaging"
-# content and replyToContent travel in one frame, and API Gateway caps frames at 128 KB.
-MAX_CONTENT_BYTES_LIMIT = 60 * 1024
+# API Gateway caps every frame at 32 KB, and a reply's frame holds its content and the
+# quoted original's: 2 x 12 KiB leaves 8 KiB for the other fields (ids, names, times),
+# enough for them all at their maximum (tests/unit/test_frame_limits.py).
+MAX_CONTENT_BYTES_LIMIT = 12 * 1024
 
 # Every context key the app reads, with its default: the one place a default lives.
 # A default is parsed and checked like a value given with -c. The README's
@@ -27,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "userPoolId": "",
     "userPoolClientIds": "",
     "connectionTtlHours": 24,
-    "maxContentBytes": 16384,
+    "maxContentBytes": 12288,
     "logRetentionDays": 14,
     "retainData": False,
     "throttleRate": 100,

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from chat.auth import Authenticator
 from chat.config import Settings
 from chat.handlers import Services, on_connect, on_disconnect, on_message
+from chat.protocol import FRAME_LIMIT_BYTES
 from chat.store import Store
 from local.routing import RouteSelector
 from local.template import create_tables, functions, resolve, websocket_api
@@ -31,6 +32,8 @@ class FakeManagementApi:
         self.endpoints: set[str] = set()
 
     def post_to_connection(self, *, ConnectionId, Data):
+        if len(Data) > FRAME_LIMIT_BYTES:  # API Gateway refuses a frame over 32 KB
+            raise _client_error("PayloadTooLargeException", 413)
         if ConnectionId in self.gone:
             raise _client_error("GoneException", 410)
         if ConnectionId in self.broken:

@@ -58,6 +58,7 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         "isDeleted": False,
         **quote,
     }
+    protocol.ensure_fits(protocol.message_frame({**item, "status": DELIVERED}), msg.message_id)  # as it will be posted
     existing = inv.store.put_new_message(item)  # durable before anything is acknowledged
     if existing is not None:
         if existing.get("senderId") != inv.user_id:

@@ -18,6 +18,9 @@ FORBIDDEN = "FORBIDDEN"
 CONFLICT = "CONFLICT"
 INTERNAL = "INTERNAL"
 
+# API Gateway's WebSocket frame size, for client frames and @connections posts alike: a
+# larger client frame closes the connection (1009), a larger post is refused.
+FRAME_LIMIT_BYTES = 32 * 1024
 ID_MAX_CHARS = 128
 NAME_MAX_CHARS = 256
 MARK_READ_MAX_IDS = 100
@@ -77,6 +80,19 @@ def receipt_frame(message_id: str, conversation_id: str, status: str) -> dict:
 
 def deleted_frame(message_id: str, conversation_id: str) -> dict:
     return {"type": "messageDeleted", "data": {"messageId": message_id, "conversationId": conversation_id}}
+
+
+def ensure_fits(frame: dict, message_id: str | None = None) -> None:
+    """BAD_REQUEST if the frame, as the server would post it, is over API Gateway's limit.
+    Escapes count: JSON writes a control character as six bytes."""
+    size = len(encode(frame))
+    if size > FRAME_LIMIT_BYTES:
+        raise ProtocolError(
+            BAD_REQUEST,
+            f"this message would be a {size}-byte frame with its reply quote; frames are limited to "
+            f"{FRAME_LIMIT_BYTES} bytes",
+            message_id,
+        )
 
 
 def error_frame(code: str, message: str, message_id: str | None = None) -> dict:

@@ -254,10 +254,12 @@ def test_ctrl_c_closes_every_connection_and_runs_disconnect_for_each(stack):
     assert "$disconnect failed" not in stack.log.read_text()
 
 
-def test_an_oversize_frame_closes_the_connection_with_1009(stack):
+def test_a_frame_over_32_kb_closes_the_connection_with_1009_as_api_gateway_does(stack):
     async def scenario():
         alice = await Client.connect(stack.url, "alice")
-        await alice.send(json.dumps({"action": "sync", "pad": "x" * (128 * 1024)}))
+        await alice.send(json.dumps({"action": "markRead", "messageIds": ["x"], "pad": "x" * (31 * 1024)}))
+        assert (await alice.next("error"))["data"]["code"] == "FORBIDDEN"  # just under: served
+        await alice.send(json.dumps({"action": "sync", "pad": "x" * (32 * 1024)}))
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             await alice.next(timeout=5)
         assert closed.value.rcvd.code == 1009
@@ -326,3 +328,38 @@ def test_nothing_listens_after_the_stack_stops(start_stack):
     for port in (stack.port, stack.dynamodb_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_the_connections_api_refuses_a_post_over_32_kb_as_api_gateway_does(stack):
+    import urllib.error
+    import urllib.request
+
+    async def scenario():
+        alice = await Client.connect(stack.url, "alice")
+        [row] = _connection_ids(stack)
+        url = f"http://127.0.0.1:{stack.port}/production/@connections/{row}"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url, data=b"x" * (32 * 1024 + 1)))
+        assert refused.value.code == 413
+        await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url, data=b'{"fits":1}'))
+        assert await alice.next() == {"fits": 1}
+
+    run(scenario())
+
+
+def test_a_longest_reply_to_a_longest_message_crosses_the_gateway(stack):
+    async def scenario():
+        alice, bob = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "bob")
+        await bob.send(send_frame("m0", "alice", "b" * 12288))
+        await alice.next("message")
+        await alice.send(send_frame("m1", "bob", "a" * 12288, replyToMessageId="m0"))
+        reply = (await bob.next("message"))["data"]
+        assert reply["messageId"] == "m1" and reply["replyToContent"] == "b" * 12288
+
+    run(scenario())
+
+
+def _connection_ids(stack) -> list[str]:
+    db = stack.dynamodb()
+    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
+    return [i["connectionId"]["S"] for i in db.scan(TableName=table)["Items"]]  # test-only look at the table

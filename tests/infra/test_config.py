@@ -11,7 +11,7 @@ from chat.actions import ACTIONS
 from chat.config import MissingSetting, Settings
 from local.template import functions, resolve
 from stacks.api import MESSAGE_ROUTES
-from stacks.config import DEFAULTS, StackConfig
+from stacks.config import DEFAULTS, MAX_CONTENT_BYTES_LIMIT, StackConfig
 from synth import cdk_json_context, synth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +40,7 @@ def shown(value) -> str:
 
 def test_the_readme_configuration_table_lists_every_key_with_its_real_default():
     assert readme_configuration_table() == {key: shown(value) for key, value in DEFAULTS.items()}
+    assert f"at most {MAX_CONTENT_BYTES_LIMIT}," in (ROOT / "README.md").read_text()
 
 
 def test_the_defaults_are_valid_and_cdk_json_does_not_repeat_them():
