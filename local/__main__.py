@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .gateway import HANDSHAKE_DELAY_S
 from .issuer import LocalIssuer
 from .stack import LocalStack
 from .template import TemplateError
@@ -30,6 +31,7 @@ async def run(args) -> int:
         fresh=args.fresh,
         workers=args.workers,
         idle_timeout_s=args.idle_timeout,
+        handshake_delay_s=args.handshake_delay_ms / 1000,
         dynamodb_port=args.dynamodb_port,
         stack=args.stack,
         log=log,
@@ -80,6 +82,13 @@ def main(argv=None) -> int:
     r.add_argument("--fresh", action="store_true", help="wipe stored data before starting")
     r.add_argument("--workers", type=int, default=2, help="worker processes per function (default 2)")
     r.add_argument("--idle-timeout", type=float, default=600.0, help="seconds (default 600, as API Gateway)")
+    r.add_argument(
+        "--handshake-delay-ms",
+        type=float,
+        default=HANDSHAKE_DELAY_S * 1000,
+        help="after $connect, the handshake takes this long and posts to the connection answer 410, as on AWS "
+        f"(default {HANDSHAKE_DELAY_S * 1000:g}; 0 turns it off)",
+    )
     r.add_argument("--dynamodb-port", type=int, help="default: a free port")
     k = sub.add_parser("token", help="print a token from the local issuer (AUTH=token mode)")
     k.add_argument("user")

@@ -1,6 +1,8 @@
 """A local WebSocket gateway with API Gateway's lifecycle where a client can see it.
 
 - $connect runs before the upgrade completes; a non-2xx answer rejects the handshake.
+  The handshake then takes handshake_delay_s more, and until it is done the
+  connection answers 410 to @connections posts, as on AWS.
 - $disconnect runs on every close, clean or abrupt.
 - A connection's frames go, in arrival order, to the route that routing.py selects.
 - A client frame over 32 KB closes the connection with 1009 (aiohttp counts a whole
@@ -32,6 +34,9 @@ from .template import WebSocketApi
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame size, both ways
 IDLE_TIMEOUT_S = 600.0
 MAX_CONNECTION_S = 7200.0
+# On AWS a connection cannot be posted to until its handshake completes, a few to tens of
+# milliseconds after $connect returns: a post in that window answers 410.
+HANDSHAKE_DELAY_S = 0.05
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Gateway:
         port: int = 8080,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         max_connection_s: float = MAX_CONNECTION_S,
+        handshake_delay_s: float = HANDSHAKE_DELAY_S,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         extra_routes: list[web.RouteDef] = (),
         log=print,
@@ -64,6 +70,7 @@ class Gateway:
         self.events = Events(api.stage, f"{host}:{port}")
         self.host, self.port = host, port
         self.idle_timeout_s, self.max_connection_s = idle_timeout_s, max_connection_s
+        self.handshake_delay_s = handshake_delay_s
         self.max_frame_bytes = max_frame_bytes
         self.connections_api = ConnectionsApi(self._open_connection, max_frame_bytes)
         self.extra_routes = list(extra_routes)
@@ -124,6 +131,8 @@ class Gateway:
             if not 200 <= int(status) < 300:
                 return web.Response(status=int(status), text=f"{(result or {}).get('body') or 'Forbidden'}\n")
 
+        if self.handshake_delay_s:  # the connection exists, but is not postable yet
+            await asyncio.sleep(self.handshake_delay_s)
         await ws.prepare(request)
         conn = Connection(conn_id, ws, client)
         self.connections[conn_id] = conn

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from . import template as t
 from .dynamodb import Dynalite
-from .gateway import IDLE_TIMEOUT_S, Gateway
+from .gateway import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S, Gateway
 from .issuer import CLIENT_ID, LocalIssuer
 from .lambda_pool import FunctionPool, base_environment
 
@@ -34,6 +34,7 @@ class LocalStack:
         fresh: bool = False,
         workers: int = 2,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
+        handshake_delay_s: float = HANDSHAKE_DELAY_S,
         dynamodb_port: int | None = None,
         stack: str | None = None,
         log=print,
@@ -41,6 +42,7 @@ class LocalStack:
         self.cdk_out, self.host, self.port = Path(cdk_out).resolve(), host, port
         self.state_dir, self.fresh, self.workers = Path(state_dir), fresh, workers
         self.idle_timeout_s, self.dynamodb_port, self.stack_name = idle_timeout_s, dynamodb_port, stack
+        self.handshake_delay_s = handshake_delay_s
         self.log = log
         self.db: Dynalite | None = None
         self.pools: dict[str, FunctionPool] = {}
@@ -113,6 +115,7 @@ class LocalStack:
             host=self.host,
             port=self.port,
             idle_timeout_s=self.idle_timeout_s,
+            handshake_delay_s=self.handshake_delay_s,
             extra_routes=[web.get("/@local/stats", self._serve_stats), *(self.issuer.routes() if self.issuer else [])],
             log=self.log,
         )

@@ -69,7 +69,7 @@ class RequestCounter:
 class Chat:
     """One deployment's worth of state: tables, connections and recorded frames."""
 
-    def __init__(self, client, template: dict, *, env_overrides: dict | None = None, jwks=None, clock=time.time):
+    def __init__(self, client, template: dict, *, env_overrides: dict | None = None, jwks=None, clock=None):
         names = create_tables(client, template, lambda logical_id: logical_id)
         handlers = {f["handler"]: f for f in functions(template).values()}
         env = dict(env_overrides or {})
@@ -78,9 +78,10 @@ class Chat:
                 env[key] = resolve(value, names)
         self.settings = Settings.from_env(env)
         self.client = client
-        self.clock = clock
+        self.offset = 0.0  # seconds added to the real clock by later()
+        self.clock = clock or (lambda: time.time() + self.offset)
         self.api = FakeManagementApi()
-        self.store = Store(client, self.settings.connections_table, self.settings.messages_table, clock=clock)
+        self.store = Store(client, self.settings.connections_table, self.settings.messages_table, clock=self.clock)
         self.services = Services(
             settings=self.settings,
             store=self.store,
@@ -92,6 +93,10 @@ class Chat:
         self.routes = RouteSelector(api.route_selection, api.routes)
         self.requests = RequestCounter(client)
         self._ids = count(1)
+
+    def later(self, seconds: float) -> None:
+        """Move this deployment's clock forward (the store's, for ttl, handshake grace and leases)."""
+        self.offset += seconds
 
     def _management_api(self, endpoint: str):
         self.api.endpoints.add(endpoint)

@@ -58,10 +58,11 @@ class Delivery:
         return self._connections[user_id]
 
     def forget_gone(self) -> None:
-        """Remove the rows of the connections that answered 410 (they also expire by ttl)."""
+        """Remove the rows of the connections that answered 410 (they also expire by ttl),
+        except those still in their handshake (store.delete_gone_connection)."""
         for connection_id in self.gone:
             try:
-                self.store.delete_connection(connection_id)
+                self.store.delete_gone_connection(connection_id)
             except Exception as exc:
                 log("warning", "gone_cleanup_failed", connectionId=connection_id, error=type(exc).__name__)
         self.gone.clear()

@@ -26,6 +26,8 @@ CONVERSATION_INDEX = "conversation-index"
 # Connection ids never repeat and a connection's user never changes, so the
 # connection -> user mapping can be cached for the life of the container.
 CONNECTION_CACHE_SIZE = 10_000
+# A connection this young that answers 410 may still be in its handshake: keep its row.
+HANDSHAKE_GRACE_SECONDS = 10
 
 
 def now_iso() -> str:
@@ -82,6 +84,26 @@ class Store:
     def delete_connection(self, connection_id: str) -> None:
         self._users.pop(connection_id, None)
         self.db.delete_item(TableName=self.connections, Key={"connectionId": {"S": connection_id}})
+
+    def delete_gone_connection(self, connection_id: str) -> bool:
+        """Delete a connection whose post answered 410, unless it connected in the last
+        HANDSHAKE_GRACE_SECONDS: API Gateway cannot post to a connection until its
+        handshake completes, shortly after $connect returns, and a post in that window
+        answers 410 too. A young row that really is dead goes with its $disconnect or ttl."""
+        cutoff = int(self.clock()) - HANDSHAKE_GRACE_SECONDS
+        try:
+            self.db.delete_item(
+                TableName=self.connections,
+                Key={"connectionId": {"S": connection_id}},
+                ConditionExpression="connectedAt < :cutoff",
+                ExpressionAttributeValues={":cutoff": {"N": str(cutoff)}},
+            )
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        self._users.pop(connection_id, None)
+        return True
 
     def connection_user(self, connection_id: str) -> str | None:
         """The user a live connection belongs to; None if unknown or past its ttl.

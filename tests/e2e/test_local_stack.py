@@ -34,8 +34,10 @@ def test_the_ios_clients_frame_reaches_an_online_recipient_at_once(stack):
         alice = await Client.connect(stack.url, "test-user-1")
         await alice.send(IOS_CLIENT_FRAME)
         message = await bob.next("message")
-        assert message["data"] == {k: v for k, v in IOS_CLIENT_FRAME.items() if k != "action"} | {"status": "delivered"}
-        assert (await alice.next("ack"))["data"] == {"messageId": "test-123", "status": "delivered"}
+        expected = {k: v for k, v in IOS_CLIENT_FRAME.items() if k != "action"} | {"status": "delivered"}
+        assert {k: v for k, v in message["data"].items() if k != "sentAt"} == expected  # and the server's sentAt
+        ack = (await alice.next("ack"))["data"]
+        assert ack == {"messageId": "test-123", "status": "delivered", "sentAt": message["data"]["sentAt"]}
 
     run(scenario())
     # Then the DynamoDB requests on real storage are the README's: 5 for a cold online send
@@ -181,6 +183,20 @@ def test_disconnect_runs_on_an_abrupt_close(stack):
     run(scenario())
 
 
+def _age_connections(stack, seconds: int) -> None:
+    """Make every connection row look older (test-only write to the table)."""
+    db = stack.dynamodb()
+    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
+    for item in db.scan(TableName=table)["Items"]:
+        older = str(int(item["connectedAt"]["N"]) - seconds)
+        db.update_item(
+            TableName=table,
+            Key={"connectionId": item["connectionId"]},
+            UpdateExpression="SET connectedAt = :t",
+            ExpressionAttributeValues={":t": {"N": older}},
+        )
+
+
 def _connection_rows(stack) -> int:
     db = stack.dynamodb()
     table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
@@ -197,13 +213,14 @@ def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(s
     stack.kill()
     stack.start()
     assert _connection_rows(stack) == 1
+    _age_connections(stack, 3600)  # it died an hour ago, well past any handshake
 
     async def after():
         # When alice messages bob, the post to the dead connection answers 410: the row goes
         alice = await Client.connect(stack.url, "alice")
         await alice.send(send_frame("m1", "bob"))
-        assert (await alice.next("ack"))["data"] == {"messageId": "m1", "status": "sent"}
-        assert _connection_rows(stack) == 1  # alice's live one only
+        assert (await alice.next("ack"))["data"]["status"] == "sent"
+        await until(lambda: _connection_rows(stack) == 1, what="the dead row removed: alice's live one only")
         await until(lambda: '"event":"connection_gone"' in stack.log.read_text(), what="the 410 in the log")
         # And the message waits: bob gets it, once, when he comes back and syncs
         bob = await Client.connect(stack.url, "bob")
@@ -363,3 +380,35 @@ def _connection_ids(stack) -> list[str]:
     db = stack.dynamodb()
     table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
     return [i["connectionId"]["S"] for i in db.scan(TableName=table)["Items"]]  # test-only look at the table
+
+
+def test_reconnecting_under_a_stream_of_sends_orphans_no_connection(stack):
+    # Given alice streaming messages to bob as fast as her acks come back
+    async def scenario():
+        alice = await Client.connect(stack.url, "alice")
+        streaming = True
+
+        async def stream():
+            i = 0
+            while streaming:
+                await alice.send(send_frame(f"s{i}", "bob"))
+                await alice.next("ack")
+                i += 1
+            return i
+
+        sender = asyncio.create_task(stream())
+        # When bob reconnects again and again (a phone switching networks), each new
+        # connection hit by posts during its handshake (410s)
+        orphaned = 0
+        for _ in range(15):
+            bob = await Client.connect(stack.url, "bob")
+            # Then each new connection is registered: a frame that needs it is answered as bob's
+            await bob.send({"action": "markRead", "messageIds": ["no-such-message"]})
+            error = (await bob.next("error"))["data"]["message"]
+            orphaned += "not registered" in error
+            bob.ws.transport.abort()
+        streaming = False
+        sent = await sender
+        assert sent > 15 and orphaned == 0, f"{orphaned} of 15 reconnects were orphaned ({sent} messages sent)"
+
+    run(scenario())

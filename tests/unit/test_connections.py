@@ -28,7 +28,8 @@ def test_disconnect_removes_the_connection(chat):
 
 def test_a_gone_recipient_connection_is_removed_and_the_message_waits_for_sync(chat):
     alice, bob_dead = chat.online("alice"), chat.online("bob")
-    chat.api.gone.add(bob_dead)  # died without a close frame
+    chat.api.gone.add(bob_dead)  # died without a close frame, a minute ago
+    chat.later(60)
     chat.send(alice, send_frame("m1", "bob"))
     assert chat.frames(alice) == [ack("m1", "sent")]
     assert [r["connectionId"] for r in chat.items("connections")] == [alice]
@@ -43,6 +44,7 @@ def test_410_on_every_recipient_device_removes_them_all_and_the_message_waits_fo
     # Given bob's phone and laptop both died without a close frame
     alice, phone, laptop = chat.online("alice"), chat.online("bob"), chat.online("bob")
     chat.api.gone.update({phone, laptop})
+    chat.later(60)
     # When alice sends, both posts answer 410
     chat.send(alice, send_frame("m1", "bob"))
     # Then both rows are gone, nothing is marked delivered, and bob's next sync gets it once
@@ -55,9 +57,23 @@ def test_410_on_every_recipient_device_removes_them_all_and_the_message_waits_fo
     assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
 
 
+def test_a_410_from_a_connection_still_in_its_handshake_keeps_its_row(chat):
+    # Given bob's phone connected a moment ago: API Gateway answers 410 until the handshake completes
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.api.gone.add(bob)
+    # When alice's message is posted to it in that window
+    chat.send(alice, send_frame("m1", "bob"))
+    # Then the row stays (so bob's next frames are still his), and the message waits for sync
+    assert bob in [r["connectionId"] for r in chat.items("connections")]
+    chat.api.gone.clear()
+    chat.send(bob, {"action": "sync"})
+    assert [f["data"]["messageId"] for f in chat.frames(bob) if f["type"] == "message"] == ["m1"]
+
+
 def test_one_gone_device_does_not_stop_delivery_to_the_others(chat):
     alice, bob_old, bob_new = chat.online("alice"), chat.online("bob"), chat.online("bob")
     chat.api.gone.add(bob_old)
+    chat.later(60)
     chat.send(alice, send_frame("m1", "bob"))
     assert [f["type"] for f in chat.frames(bob_new)] == ["message"]
     assert chat.frames(alice)[-1]["data"]["status"] == "delivered"

@@ -73,6 +73,7 @@ def test_sync_into_a_dead_connection_marks_nothing_delivered(chat):
     chat.send(alice, send_frame("m1", "bob"))
     bob = chat.online("bob")
     chat.api.gone.add(bob)
+    chat.later(60)  # a connection that died a minute ago
     chat.send(bob, {"action": "sync"})
     stored = chat.message("m1")
     assert stored["status"] == "sent" and stored["pendingFor"] == "bob"
