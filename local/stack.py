@@ -140,7 +140,7 @@ class LocalStack:
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
         )
-        return t.create_tables(client, template, lambda logical_id: logical_id)
+        return t.create_tables(client, template, lambda logical_id: logical_id, self.log)
 
     async def stop(self) -> None:
         if self.gateway:

@@ -41,8 +41,10 @@ def table_definitions(template: dict) -> dict[str, dict]:
     return tables
 
 
-def create_tables(client, template: dict, name_for) -> dict[str, str]:
-    """Create every table of the template that does not exist yet. Returns logical id -> table name.
+def create_tables(client, template: dict, name_for, log=print) -> dict[str, str]:
+    """Create every table of the template that does not exist yet, and rebuild one whose
+    keys or indexes changed (dynalite cannot add or drop an index), keeping its items.
+    Returns logical id -> table name.
 
     TTL is switched on where the server supports it (dynalite does not; the handlers
     ignore expired rows on read either way, as they must on AWS where TTL deletes lag).
@@ -52,8 +54,15 @@ def create_tables(client, template: dict, name_for) -> dict[str, str]:
     for logical_id, definition in table_definitions(template).items():
         name = name_for(logical_id)
         names[logical_id] = name
+        items = []
         if name in existing:
-            continue
+            if _shape(client.describe_table(TableName=name)["Table"]) == _shape(definition):
+                continue
+            items = [i for page in client.get_paginator("scan").paginate(TableName=name) for i in page["Items"]]
+            log(f"table {name}: its keys or indexes changed in the template; rebuilding it with its {len(items)} items")
+            client.delete_table(TableName=name)
+            client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+        definition = dict(definition)
         ttl_attribute = definition.pop("ttl_attribute")
         client.create_table(TableName=name, **definition)
         client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
@@ -65,7 +74,18 @@ def create_tables(client, template: dict, name_for) -> dict[str, str]:
             except client.exceptions.ClientError as exc:
                 if exc.response["Error"]["Code"] != "UnknownOperationException":
                     raise
+        for item in items:
+            client.put_item(TableName=name, Item=item)
     return names
+
+
+def _shape(table: dict) -> tuple:
+    """What a table's definition fixes: its key, and each index's key and projection."""
+    indexes = sorted(
+        (i["IndexName"], json.dumps(i["KeySchema"]), json.dumps(i["Projection"], sort_keys=True))
+        for i in table.get("GlobalSecondaryIndexes", [])
+    )
+    return json.dumps(table["KeySchema"]), indexes
 
 
 # ---- functions and the WebSocket API ----------------------------------------------

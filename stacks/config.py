@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "connectThrottleRate": 10,
     "connectThrottleBurst": 20,
     "accessLogs": False,
+    "keepUserIdIndex": False,
 }
 
 
@@ -58,6 +59,7 @@ class StackConfig:
     throttle: tuple[int, int]  # the stage: (requests per second, burst)
     connect_throttle: tuple[int, int]  # $connect
     access_logs: bool
+    keep_user_id_index: bool  # for the two-step upgrade of a stack from before ack mode
 
     @property
     def stack_name(self) -> str:
@@ -110,6 +112,7 @@ class StackConfig:
                 _int(get("connectThrottleBurst"), "connectThrottleBurst", 1, 5_000),
             ),
             access_logs=_bool(get("accessLogs"), "accessLogs"),
+            keep_user_id_index=_bool(get("keepUserIdIndex"), "keepUserIdIndex"),
         )
 
 

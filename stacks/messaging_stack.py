@@ -22,7 +22,7 @@ class MessagingStack(Stack):
         super().__init__(
             scope, id, description="Real-time messaging backend (WebSocket API, DynamoDB, Lambda)", **kwargs
         )
-        storage = Storage(self, "Storage", retain_data=config.retain_data)
+        storage = Storage(self, "Storage", retain_data=config.retain_data, keep_user_id_index=config.keep_user_id_index)
         identity = Identity(
             self,
             "Identity",
@@ -96,7 +96,7 @@ def _grant(table, fn, *actions: str) -> None:
     Validations.of(fn.role).acknowledge(
         Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
-            reason="The wildcard covers only this table's own indexes (userId-index, pending-index, "
+            reason="The wildcard covers only this table's own indexes (connections-by-user, pending-index, "
             "conversation-index), which the function queries; no other table or account resource.",
         )
     )

@@ -11,23 +11,37 @@ S = dynamodb.AttributeType.STRING
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, id: str, *, retain_data: bool) -> None:
+    def __init__(self, scope: Construct, id: str, *, retain_data: bool, keep_user_id_index: bool) -> None:
         super().__init__(scope, id)
         removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
 
-        self.connections = dynamodb.TableV2(
-            self,
-            "Connections",
-            partition_key=dynamodb.Attribute(name="connectionId", type=S),
-            time_to_live_attribute="ttl",
-            global_secondary_indexes=[
+        # A user's connections with everything a post needs to know (ttl, ack mode).
+        # Projecting ALL costs nothing more on rows this small, and a projection cannot
+        # change in place: the index before ack mode (userId-index, ttl only) had to be
+        # replaced, and keep_user_id_index keeps it for one deploy (README, Upgrading).
+        user_indexes = [
+            dynamodb.GlobalSecondaryIndexPropsV2(
+                index_name="connections-by-user",
+                partition_key=dynamodb.Attribute(name="userId", type=S),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        ]
+        if keep_user_id_index:
+            user_indexes.insert(
+                0,
                 dynamodb.GlobalSecondaryIndexPropsV2(
                     index_name="userId-index",
                     partition_key=dynamodb.Attribute(name="userId", type=S),
                     projection_type=dynamodb.ProjectionType.INCLUDE,
                     non_key_attributes=["ttl"],
-                )
-            ],
+                ),
+            )
+        self.connections = dynamodb.TableV2(
+            self,
+            "Connections",
+            partition_key=dynamodb.Attribute(name="connectionId", type=S),
+            time_to_live_attribute="ttl",
+            global_secondary_indexes=user_indexes,
             billing=dynamodb.Billing.on_demand(),
             removal_policy=removal,
             deletion_protection=retain_data,

@@ -30,8 +30,10 @@ class FakeManagementApi:
         self.gone: set[str] = set()  # answer 410, like a connection that died without a close
         self.broken: set[str] = set()  # answer 500
         self.endpoints: set[str] = set()
+        self.before_post = lambda connection_id: None  # a test's hook: what happens while a post is in flight
 
     def post_to_connection(self, *, ConnectionId, Data):
+        self.before_post(ConnectionId)
         if len(Data) > FRAME_LIMIT_BYTES:  # API Gateway refuses a frame over 32 KB
             raise _client_error("PayloadTooLargeException", 413)
         if ConnectionId in self.gone:
@@ -128,8 +130,9 @@ class Chat:
         response = on_connect(self._event("$connect", connection_id, queryStringParameters=query), self.services)
         return connection_id, response
 
-    def online(self, user: str) -> str:
-        connection_id, response = self.connect(user=user)
+    def online(self, user: str, *, ack: bool = False) -> str:
+        """A connection of the user; ack=True opens it in ack mode (?ack=1)."""
+        connection_id, response = self.connect({"userId": user, **({"ack": "1"} if ack else {})})
         assert response["statusCode"] == 200
         return connection_id
 
@@ -159,6 +162,22 @@ class Chat:
 
     def message(self, message_id: str) -> dict | None:
         return self.store.get_message(message_id, consistent=True)
+
+
+def messages(frames: list[dict]) -> list[str]:
+    """The ids of the message frames, in order."""
+    return [f["data"]["messageId"] for f in frames if f["type"] == "message"]
+
+
+def receipts(frames: list[dict]) -> list[tuple[str, str]]:
+    return [(f["data"]["messageId"], f["data"]["status"]) for f in frames if f["type"] == "receipt"]
+
+
+def sync_complete(frames: list[dict]) -> dict:
+    """The data of the one syncComplete frame, which must be the last."""
+    assert frames and frames[-1]["type"] == "syncComplete", frames
+    assert [f["type"] for f in frames].count("syncComplete") == 1, frames
+    return frames[-1]["data"]
 
 
 def ack(message_id: str, status: str) -> dict:

@@ -1,9 +1,15 @@
 """What each client action does, once handlers.py has parsed the frame and knows the
 caller. Each action reads and writes through store.py and posts through delivery.py.
 
-Delivery is claimed before it is posted (a conditional sent -> delivered update), so
-a message racing between a live send and a sync reaches the recipient exactly once;
-if every post of a claimed message fails, the claim is released and sync delivers it.
+Delivery, in one place (store.py describes the stored states):
+- A connection opened with ``ack=1`` confirms what it receives with markDelivered. A
+  message frame to it is only an attempt: the message stays pending, and comes again on
+  every sync of the recipient, until a device confirms it (at least once).
+- To a connection without ack mode, a successful post is the confirmation. Posting is
+  done under a lease, so a live send and a sync racing for one such connection post a
+  message once, and a lease ends with its invocation, so nothing is stranded.
+- The sender's ack says ``delivered`` only when this send confirmed it; a later
+  confirmation reaches the sender's devices as a ``delivered`` receipt, exactly once.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import protocol
+from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
 from .delivery import Delivery
 from .log import log
 from .store import DELIVERED, READ, SENT, Store, now_iso
 
-# Stop a sync when less than this much Lambda time is left; the client syncs again.
-SYNC_TIME_RESERVE_MS = 3000
+# A lease never outlives the invocation that holds it; without a Lambda context (tests)
+# it lasts this long, which is more than the message function's 29 s.
+MAX_LEASE_MS = 30_000
 
 
 @dataclass
@@ -26,9 +34,22 @@ class Invocation:
 
     user_id: str
     connection_id: str
+    ack_mode: bool  # the caller's connection confirms what it receives
     store: Store
     delivery: Delivery
     time_left_ms: Callable[[], float]
+
+    def lease_until(self) -> int:
+        """The end of this invocation, in epoch ms: when a lease it takes runs out."""
+        return self.store.now_ms() + int(min(self.time_left_ms(), MAX_LEASE_MS))
+
+    def has_time_for(self, *calls_ms: int) -> bool:
+        """Whether these calls fit in the time left, even if each takes its longest,
+        with room after them for one more post (the frame that says where we stopped)."""
+        return self.time_left_ms() >= sum(calls_ms) + WORST_POST_MS
+
+
+# ---- sendMessage -------------------------------------------------------------------
 
 
 def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
@@ -89,49 +110,142 @@ def _quote(original: dict) -> dict:
 
 
 def _deliver_new(inv: Invocation, item: dict) -> str:
-    """Post a just-stored message to the recipient's devices and the sender's other ones."""
+    """Post a just-stored message to the recipient's devices and the sender's other
+    ones. Returns DELIVERED if this confirmed it, else SENT."""
     sender, recipient = item["senderId"], item["recipientId"]
-    delivery = inv.delivery
+    devices = [c for c in inv.delivery.connections_of(recipient) if c.id != inv.connection_id]
+    # ack-mode devices first: an attempt, which the device confirms with markDelivered
+    inv.delivery.post_each([c.id for c in devices if c.ack], protocol.message_frame(item))
     status = SENT
-    targets = [c for c in delivery.connections_of(recipient) if c != inv.connection_id]
-    if targets and inv.store.claim_delivery(item["messageId"]):
-        if delivery.post_each(targets, protocol.message_frame({**item, "status": DELIVERED})):
-            status = DELIVERED
-        else:
-            inv.store.release_delivery(item["messageId"], recipient)
+    legacy = [c.id for c in devices if not c.ack]
+    if legacy:
+        status = _post_confirming(inv, item, legacy)
     if sender != recipient:  # the sender's other devices see the message too
-        others = [c for c in delivery.connections_of(sender) if c != inv.connection_id]
-        delivery.post_each(others, protocol.message_frame({**item, "status": status}))
+        others = [c.id for c in inv.delivery.connections_of(sender) if c.id != inv.connection_id]
+        inv.delivery.post_each(others, protocol.message_frame({**item, "status": status}))
     return status
 
 
-def sync(inv: Invocation, _: None) -> None:
-    """Every undelivered message for the caller, oldest first, to this connection."""
-    for page in inv.store.pending_pages(inv.user_id):
-        for item in page:
-            if inv.time_left_ms() < SYNC_TIME_RESERVE_MS:
-                log("info", "sync_paused", connectionId=inv.connection_id)
-                return
-            if not inv.store.claim_delivery(item["messageId"]):
-                continue  # delivered or read meanwhile
-            if not inv.delivery.reply(protocol.message_frame({**item, "status": DELIVERED})):
-                inv.store.release_delivery(item["messageId"], inv.user_id)
-                return
-            receipt = protocol.receipt_frame(item["messageId"], item["conversationId"], DELIVERED)
-            inv.delivery.post_each(inv.delivery.connections_of(item["senderId"]), receipt)
+def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> str:
+    """Post to connections without ack mode, where a post that reaches one confirms the
+    message. If none is reached, the lease is given back and the recipient's connections
+    are looked up once more: a connection that synced while the lease was held skipped
+    the message, and gets it now."""
+    message_id, recipient = item["messageId"], item["recipientId"]
+    frame = protocol.message_frame({**item, "status": DELIVERED})
+    for attempt in range(2):
+        lease = inv.lease_until()
+        if not inv.store.lease(message_id, lease):
+            return SENT  # another invocation is posting it, or a device confirmed it meanwhile
+        if inv.delivery.post_each(connection_ids, frame):
+            return DELIVERED if inv.store.confirm(message_id, recipient) == DELIVERED else SENT
+        inv.store.release(message_id, lease)
+        if attempt == 0:
+            devices = inv.delivery.connections_of(recipient, fresh=True)
+            connection_ids = [c.id for c in devices if not c.ack and c.id != inv.connection_id]
+            if not connection_ids:
+                break
+    return SENT
 
 
-def mark_read(inv: Invocation, ids: list[str]) -> None:
+# ---- sync ----------------------------------------------------------------------------
+
+
+def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
+    """Every message a device of the caller does not have yet, oldest first, to this
+    connection, then syncComplete. Stops before the function's time limit with
+    more=true and a cursor to continue from."""
+    # what one message costs at most: a post (ack mode), or lease, post and confirm
+    per_message = (WORST_POST_MS,) if inv.ack_mode else (WORST_DYNAMODB_MS, WORST_POST_MS, WORST_DYNAMODB_MS)
+    count, position, more = 0, after, False
+    for item in inv.store.pending(inv.user_id, after):
+        if not inv.has_time_for(*per_message):
+            more = True
+            break
+        if inv.ack_mode:
+            posted = inv.delivery.reply(protocol.message_frame(item))
+        else:
+            posted = _sync_confirming(inv, item)
+            if posted is None:
+                continue  # a live send holds it: that send delivers it
+        if not posted:
+            return  # this connection is gone: nobody to tell
+        count += 1
+        position = (item["sentAt"], item["messageId"])
+    if more:
+        log("info", "sync_paused", connectionId=inv.connection_id, count=count)
+    inv.delivery.reply(protocol.sync_complete_frame(count, more, position))
+
+
+def _sync_confirming(inv: Invocation, item: dict) -> bool | None:
+    """One message to a connection without ack mode, where the post confirms it. True if
+    posted, False if the post failed, None if another invocation holds the message."""
+    message_id, lease = item["messageId"], inv.lease_until()
+    if not inv.store.lease(message_id, lease):
+        return None
+    status = DELIVERED if item["status"] == SENT else item["status"]
+    if not inv.delivery.reply(protocol.message_frame({**item, "status": status})):
+        inv.store.release(message_id, lease)
+        return False
+    if inv.store.confirm(message_id, inv.user_id, item["status"]) == DELIVERED:
+        _receipt(inv, item, DELIVERED)
+    return True
+
+
+def _receipt(inv: Invocation, item: dict, status: str) -> None:
+    """A delivered or read receipt to the sender's live connections, time permitting."""
+    if inv.has_time_for(WORST_DYNAMODB_MS, WORST_POST_MS):
+        senders = inv.delivery.connections_of(item["senderId"])
+        inv.delivery.post_each(
+            [c.id for c in senders], protocol.receipt_frame(item["messageId"], item["conversationId"], status)
+        )
+
+
+# ---- markDelivered, markRead, deleteMessage -----------------------------------------
+
+
+def _own_messages(inv: Invocation, ids: list[str], verb: str) -> dict[str, dict]:
+    """The messages, all addressed to the caller, or FORBIDDEN naming the first that is not."""
     items = inv.store.get_messages(ids)
     for message_id in ids:  # all or nothing: check every id before changing any
         item = items.get(message_id)
         if item is None or item.get("recipientId") != inv.user_id:
-            raise protocol.ProtocolError(protocol.FORBIDDEN, "only the recipient can mark a message read", message_id)
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN, f"only the recipient can mark a message {verb}", message_id
+            )
+    return items
+
+
+def mark_delivered(inv: Invocation, ids: list[str]) -> None:
+    """A device of the recipient has these messages: they leave sync, and each sender
+    gets one delivered receipt. Confirming again changes nothing and sends nothing."""
+    items = _own_messages(inv, ids, "delivered")
     for message_id in ids:
         item = items[message_id]
-        if item["status"] != READ and inv.store.mark_read(message_id, inv.user_id):
-            receipt = protocol.receipt_frame(message_id, item["conversationId"], READ)
-            inv.delivery.post_each(inv.delivery.connections_of(item["senderId"]), receipt)
+        if "pendingFor" in item and inv.store.confirm(message_id, inv.user_id, item["status"]) == DELIVERED:
+            _receipt(inv, item, DELIVERED)
+
+
+def mark_read(inv: Invocation, ids: list[str]) -> None:
+    """Each sender gets a read receipt, preceded by a delivered one if it never had that;
+    the reader's other devices learn which messages were read. A message marked read
+    before a device had it stays in sync, so its content is never lost."""
+    items = _own_messages(inv, ids, "read")
+    read_now: dict[str, list[str]] = {}
+    for message_id in ids:
+        item = items[message_id]
+        if item["status"] == READ:
+            continue
+        was = inv.store.mark_read(message_id, inv.user_id)
+        if was is None:
+            continue
+        if was == SENT:
+            _receipt(inv, item, DELIVERED)
+        _receipt(inv, item, READ)
+        read_now.setdefault(item["conversationId"], []).append(message_id)
+    mine = [c.id for c in inv.delivery.connections_of(inv.user_id) if c.id != inv.connection_id] if read_now else []
+    for conversation_id, message_ids in read_now.items():
+        inv.delivery.post_each(mine, protocol.read_frame(conversation_id, message_ids))
 
 
 def delete_message(inv: Invocation, message_id: str) -> None:
@@ -139,19 +253,20 @@ def delete_message(inv: Invocation, message_id: str) -> None:
     if item is None:
         raise protocol.ProtocolError(protocol.FORBIDDEN, "only the sender can delete a message", message_id)
     notice = protocol.deleted_frame(message_id, item["conversationId"])
-    targets = dict.fromkeys(inv.delivery.connections_of(item["recipientId"]) + inv.delivery.connections_of(inv.user_id))
-    inv.delivery.post_each(targets, notice)  # the caller's connection included, as confirmation
+    both = inv.delivery.connections_of(item["recipientId"]) + inv.delivery.connections_of(inv.user_id)
+    inv.delivery.post_each(dict.fromkeys(c.id for c in both), notice)  # the caller's included, as confirmation
 
 
 # Every client action: its name (the route key), how its frame is parsed, and what it
 # does. Parsing comes first, so bad input costs no request. stacks/api.py gives each
-# one a route; tests/unit/test_actions_and_routes.py keeps the two in step.
+# one a route; tests/infra/test_config.py keeps the two in step.
 ACTIONS = {
     "sendMessage": (
         lambda frame, settings: protocol.parse_send_message(frame, settings.max_content_bytes),
         send_message,
     ),
-    "sync": (lambda frame, settings: None, sync),
-    "markRead": (lambda frame, settings: protocol.parse_mark_read(frame), mark_read),
+    "sync": (lambda frame, settings: protocol.parse_sync(frame), sync),
+    "markDelivered": (lambda frame, settings: protocol.parse_message_ids(frame), mark_delivered),
+    "markRead": (lambda frame, settings: protocol.parse_message_ids(frame), mark_read),
     "deleteMessage": (lambda frame, settings: protocol.parse_delete_message(frame), delete_message),
 }

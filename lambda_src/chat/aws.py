@@ -1,8 +1,12 @@
 """boto3 clients, created lazily once per container.
 
 Importing this module makes no network call and does not even import boto3, so a
-cold start pays for boto3 only when a handler first needs it. Timeouts are short
-because every caller is a WebSocket client waiting for a frame.
+cold start pays for boto3 only when a handler first needs it.
+
+Timeouts are short because every caller is a WebSocket client waiting for a frame, and
+they bound how long one call can take, which actions.py budgets against the function's
+time limit (29 s for the message function). A post is tried once: one that fails leaves
+the message pending, and sync brings it.
 """
 
 from __future__ import annotations
@@ -10,14 +14,25 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+CONNECT_TIMEOUT_S = 1
+READ_TIMEOUT_S = 1
+DYNAMODB_ATTEMPTS = 2
+POST_ATTEMPTS = 1
+# botocore's standard retry mode waits up to 2 s before a second attempt (after throttling).
+RETRY_BACKOFF_S = 2
 
-def _config():
+# The longest one call can take, every attempt timing out.
+WORST_DYNAMODB_MS = 1000 * (DYNAMODB_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + RETRY_BACKOFF_S)
+WORST_POST_MS = 1000 * POST_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
+
+
+def _config(attempts: int):
     from botocore.config import Config
 
     return Config(
-        connect_timeout=2,
-        read_timeout=5,
-        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"mode": "standard", "total_max_attempts": attempts},
     )
 
 
@@ -25,7 +40,7 @@ def _config():
 def dynamodb():
     import boto3
 
-    return boto3.session.Session().client("dynamodb", config=_config())
+    return boto3.session.Session().client("dynamodb", config=_config(DYNAMODB_ATTEMPTS))
 
 
 @lru_cache(maxsize=8)
@@ -40,5 +55,5 @@ def management_api(endpoint_url: str):
 
     override = os.environ.get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI")
     return boto3.session.Session().client(
-        "apigatewaymanagementapi", endpoint_url=override or endpoint_url, config=_config()
+        "apigatewaymanagementapi", endpoint_url=override or endpoint_url, config=_config(POST_ATTEMPTS)
     )

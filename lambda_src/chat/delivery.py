@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import protocol
 from .log import log
-from .store import Store
+from .store import Connection, Store
 
 
 def _is_gone(exc: Exception) -> bool:
@@ -28,7 +28,7 @@ class Delivery:
         self.store = store
         self.caller = caller  # the connection the client frame came from
         self.gone: set[str] = set()
-        self._connections: dict[str, list[str]] = {}
+        self._connections: dict[str, list[Connection]] = {}
 
     def post(self, connection_id: str, frame: dict) -> bool:
         """True if the frame reached the connection."""
@@ -51,9 +51,9 @@ class Delivery:
         """The number of connections the frame reached."""
         return sum(self.post(c, frame) for c in connection_ids)
 
-    def connections_of(self, user_id: str) -> list[str]:
-        """Live connections of a user, looked up at most once per invocation."""
-        if user_id not in self._connections:
+    def connections_of(self, user_id: str, *, fresh: bool = False) -> list[Connection]:
+        """Live connections of a user, looked up once per invocation unless fresh."""
+        if fresh or user_id not in self._connections:
             self._connections[user_id] = self.store.live_connections(user_id)
         return self._connections[user_id]
 

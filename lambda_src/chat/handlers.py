@@ -42,13 +42,18 @@ def default_services() -> Services:
 
 def on_connect(event: dict, services: Services) -> dict:
     connection_id = event["requestContext"]["connectionId"]
+    query = event.get("queryStringParameters") or {}
     try:
-        user_id = services.authenticator.user_id(event.get("queryStringParameters"))
+        user_id = services.authenticator.user_id(query)
     except Unauthorized as exc:
         log("info", "connect_refused", connectionId=connection_id, reason=str(exc))
         return {"statusCode": 401, "body": "Unauthorized"}
-    services.store.put_connection(connection_id, user_id, services.settings.connection_ttl_seconds)
-    log("info", "connected", connectionId=connection_id, userId=user_id)
+    ack = query.get("ack", "0")  # 1: this client confirms what it receives (markDelivered)
+    if ack not in ("0", "1"):
+        log("info", "connect_refused", connectionId=connection_id, reason="bad ack")
+        return {"statusCode": 400, "body": "ack must be 1 (confirm deliveries with markDelivered) or 0"}
+    services.store.put_connection(connection_id, user_id, services.settings.connection_ttl_seconds, ack=ack == "1")
+    log("info", "connected", connectionId=connection_id, userId=user_id, ack=ack == "1")
     return {"statusCode": 200}
 
 
@@ -76,13 +81,13 @@ def on_message(event: dict, context, services: Services) -> dict:
             raise protocol.ProtocolError(protocol.UNKNOWN_ACTION, f"unknown action {action[:64]!r}; known: {known}")
         parse, run = ACTIONS[action]
         parsed = parse(frame, services.settings)
-        user_id = services.store.connection_user(connection_id)
-        if user_id is None:
+        caller = services.store.connection(connection_id)
+        if caller is None:
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, "this connection is not registered or has expired; reconnect"
             )
         time_left_ms = context.get_remaining_time_in_millis if context is not None else lambda: float("inf")
-        run(Invocation(user_id, connection_id, services.store, delivery, time_left_ms), parsed)
+        run(Invocation(caller.user_id, connection_id, caller.ack, services.store, delivery, time_left_ms), parsed)
         log("info", "handled", connectionId=connection_id, route=route, action=action)
     except protocol.ProtocolError as exc:
         log("info", "refused", connectionId=connection_id, route=route, code=exc.code)

@@ -7,6 +7,7 @@ Client frames are JSON objects routed by ``action``. Server frames are
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,8 @@ INTERNAL = "INTERNAL"
 FRAME_LIMIT_BYTES = 32 * 1024
 ID_MAX_CHARS = 128
 NAME_MAX_CHARS = 256
-MARK_READ_MAX_IDS = 100
+MESSAGE_IDS_MAX = 100  # per markRead or markDelivered
+CURSOR_MAX_CHARS = 512
 
 # Fields of a stored message that clients see, in the frame shape the first iOS client
 # reads, plus sentAt (the server's time of storage). The reply quote is filled by the
@@ -76,6 +78,20 @@ def ack_frame(message_id: str, status: str, sent_at: str) -> dict:
 def receipt_frame(message_id: str, conversation_id: str, status: str) -> dict:
     data = {"messageId": message_id, "conversationId": conversation_id, "status": status}
     return {"type": "receipt", "data": data}
+
+
+def read_frame(conversation_id: str, message_ids: list[str]) -> dict:
+    """To the reader's other devices: these messages were read on one of yours."""
+    return {"type": "read", "data": {"conversationId": conversation_id, "messageIds": message_ids}}
+
+
+def sync_complete_frame(count: int, more: bool, position: tuple[str, str] | None) -> dict:
+    """The end of a sync: count message frames posted. With more (the function stopped at
+    its time limit), the client sends sync again with after=next to continue."""
+    data: dict = {"count": count, "more": more}
+    if more and position is not None:
+        data["next"] = encode_cursor(position)
+    return {"type": "syncComplete", "data": data}
 
 
 def deleted_frame(message_id: str, conversation_id: str) -> dict:
@@ -205,10 +221,11 @@ def parse_send_message(frame: dict, max_content_bytes: int) -> SendMessage:
     )
 
 
-def parse_mark_read(frame: dict) -> list[str]:
+def parse_message_ids(frame: dict) -> list[str]:
+    """markRead and markDelivered: 1 to 100 message ids, repeats dropped."""
     ids = frame.get("messageIds")
-    if not isinstance(ids, list) or not 1 <= len(ids) <= MARK_READ_MAX_IDS:
-        raise ProtocolError(BAD_REQUEST, f"'messageIds' must be a list of 1 to {MARK_READ_MAX_IDS} message ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MESSAGE_IDS_MAX:
+        raise ProtocolError(BAD_REQUEST, f"'messageIds' must be a list of 1 to {MESSAGE_IDS_MAX} message ids")
     for value in ids:
         if not isinstance(value, str) or not value.strip() or len(value) > ID_MAX_CHARS:
             raise ProtocolError(BAD_REQUEST, "every entry of 'messageIds' must be a non-empty string id")
@@ -219,3 +236,38 @@ def parse_mark_read(frame: dict) -> list[str]:
 def parse_delete_message(frame: dict) -> str:
     mid = frame_message_id(frame)
     return _string(frame, "messageId", required=True, max_chars=ID_MAX_CHARS, mid=mid)
+
+
+def parse_sync(frame: dict) -> tuple[str, str] | None:
+    """The position to continue from: the ``after`` cursor of a syncComplete, or None."""
+    cursor = frame.get("after")
+    if cursor is None:
+        return None
+    return decode_cursor(cursor)
+
+
+# A sync cursor is opaque to clients: the (sentAt, messageId) of the last message a sync
+# posted, which is where the next one continues in the pending index.
+def encode_cursor(position: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor) -> tuple[str, str]:
+    bad = ProtocolError(BAD_REQUEST, "'after' must be the 'next' cursor of a syncComplete frame")
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= CURSOR_MAX_CHARS:
+        raise bad
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        raise bad from None
+    if not (
+        isinstance(position, list)
+        and len(position) == 2
+        and all(isinstance(p, str) and 0 < len(p) <= ID_MAX_CHARS for p in position)
+    ):
+        raise bad
+    try:
+        "".join(position).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad from None
+    return position[0], position[1]

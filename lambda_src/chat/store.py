@@ -1,11 +1,23 @@
 """DynamoDB access for the Connections and Messages tables. No Scan anywhere.
 
-Connections: ``connectionId`` key; ``userId-index`` (userId -> connectionId, ttl).
+Connections: ``connectionId`` key; ``connections-by-user`` (userId -> every attribute:
+the connection's ttl, its ``ack`` mode, when it connected).
 Messages: ``messageId`` key;
   ``pending-index``       pendingFor + sentAt. Sparse: ``pendingFor`` (the recipient)
-                          exists only while a message is undelivered, so "what is
-                          waiting for user X, oldest first" costs what it returns.
+                          exists only until a device of the recipient has the message,
+                          so "what is waiting for user X, oldest first" costs what it returns.
   ``conversation-index``  conversationId + sentAt: a conversation's history by time.
+
+A message's life, as stored:
+  status      sent -> delivered -> read, only forward. ``delivered`` means a device of the
+              recipient has it: an ack-mode device confirmed it (markDelivered), or a post
+              to a connection without ack mode succeeded.
+  pendingFor  set until then, and so in every sync. An early markRead (a message the
+              recipient has not received) sets ``read`` and leaves it pending.
+  leaseUntil  (epoch ms) while an invocation posts the message to connections without ack
+              mode, so that a live send and a sync racing for one such connection post it
+              once. A lease ends with its invocation's deadline, so a message whose poster
+              died becomes deliverable again on its own.
 
 The index and attribute names here must match stacks/storage.py.
 """
@@ -14,17 +26,18 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 # A message's status only ever moves forward along this order.
 SENT, DELIVERED, READ = "sent", "delivered", "read"
 
-USER_INDEX = "userId-index"
+USER_INDEX = "connections-by-user"
 PENDING_INDEX = "pending-index"
 CONVERSATION_INDEX = "conversation-index"
 
-# Connection ids never repeat and a connection's user never changes, so the
-# connection -> user mapping can be cached for the life of the container.
+# Connection ids never repeat and a connection's user and mode never change, so what
+# a connection is can be cached for the life of the container.
 CONNECTION_CACHE_SIZE = 10_000
 # A connection this young that answers 410 may still be in its handshake: keep its row.
 HANDSHAKE_GRACE_SECONDS = 10
@@ -66,23 +79,34 @@ def _error_code(exc: Exception) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
 
+@dataclass(frozen=True)
+class Connection:
+    id: str
+    user_id: str
+    ack: bool  # the client confirms what it receives (markDelivered)
+    ttl: int
+
+
 class Store:
     def __init__(self, client, connections_table: str, messages_table: str, clock=time.time):
         self.db = client
         self.connections = connections_table
         self.messages = messages_table
         self.clock = clock
-        self._users: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._connections: OrderedDict[str, Connection] = OrderedDict()
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
     # ---- connections ---------------------------------------------------------
 
-    def put_connection(self, connection_id: str, user_id: str, ttl_seconds: int) -> None:
+    def put_connection(self, connection_id: str, user_id: str, ttl_seconds: int, *, ack: bool) -> None:
         now = int(self.clock())
         item = {"connectionId": connection_id, "userId": user_id, "connectedAt": now, "ttl": now + ttl_seconds}
-        self.db.put_item(TableName=self.connections, Item=to_item(item))
+        self.db.put_item(TableName=self.connections, Item=to_item({**item, "ack": ack}))
 
     def delete_connection(self, connection_id: str) -> None:
-        self._users.pop(connection_id, None)
+        self._connections.pop(connection_id, None)
         self.db.delete_item(TableName=self.connections, Key={"connectionId": {"S": connection_id}})
 
     def delete_gone_connection(self, connection_id: str) -> bool:
@@ -102,28 +126,26 @@ class Store:
             if _error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
-        self._users.pop(connection_id, None)
+        self._connections.pop(connection_id, None)
         return True
 
-    def connection_user(self, connection_id: str) -> str | None:
-        """The user a live connection belongs to; None if unknown or past its ttl.
+    def connection(self, connection_id: str) -> Connection | None:
+        """A live connection: its user and mode; None if unknown or past its ttl.
 
         DynamoDB's TTL delete can lag by up to two days, so expiry is checked here.
         """
-        cached = self._users.get(connection_id)
-        if cached is None:
+        found = self._connections.get(connection_id)
+        if found is None:
             item = self.db.get_item(TableName=self.connections, Key={"connectionId": {"S": connection_id}}).get("Item")
             if item is None:
                 return None
-            row = from_item(item)
-            cached = (row["userId"], row.get("ttl", 0))
-            self._users[connection_id] = cached
-            if len(self._users) > CONNECTION_CACHE_SIZE:
-                self._users.popitem(last=False)
-        user_id, ttl = cached
-        return user_id if ttl > self.clock() else None
+            found = _connection(from_item(item))
+            self._connections[connection_id] = found
+            if len(self._connections) > CONNECTION_CACHE_SIZE:
+                self._connections.popitem(last=False)
+        return found if found.ttl > self.clock() else None
 
-    def live_connections(self, user_id: str) -> list[str]:
+    def live_connections(self, user_id: str) -> list[Connection]:
         """Every unexpired connection of a user (one Query per 1 MB page)."""
         now = self.clock()
         found, start = [], None
@@ -136,10 +158,7 @@ class Store:
                 ExpressionAttributeValues={":u": {"S": user_id}},
                 **kwargs,
             )
-            for item in page.get("Items", []):
-                row = from_item(item)
-                if row.get("ttl", 0) > now:
-                    found.append(row["connectionId"])
+            found += [c for c in (_connection(from_item(i)) for i in page.get("Items", [])) if c.ttl > now]
             start = page.get("LastEvaluatedKey")
             if not start:
                 return found
@@ -184,9 +203,12 @@ class Store:
             time.sleep(0.05 * 2**attempt)
         raise RuntimeError("BatchGetItem left keys unprocessed after retries")
 
-    def pending_pages(self, user_id: str, page_size: int = 100):
-        """Pages of undelivered messages for a user, oldest first."""
-        start = None
+    def pending(self, user_id: str, after: tuple[str, str] | None = None, page_size: int = 100):
+        """Every message a device of the user does not have yet, oldest first, from after
+        the (sentAt, messageId) position if given: one Query per page, read lazily."""
+        start = (
+            {"pendingFor": {"S": user_id}, "sentAt": {"S": after[0]}, "messageId": {"S": after[1]}} if after else None
+        )
         while True:
             kwargs = {"ExclusiveStartKey": start} if start else {}
             page = self.db.query(
@@ -198,13 +220,13 @@ class Store:
                 Limit=page_size,
                 **kwargs,
             )
-            yield [from_item(i) for i in page.get("Items", [])]
+            yield from (from_item(i) for i in page.get("Items", []))
             start = page.get("LastEvaluatedKey")
             if not start:
                 return
 
-    def _update(self, message_id: str, update: str, condition: str, values: dict, names=None) -> dict | None:
-        """A conditional UpdateItem; the new item, or None if the condition did not hold."""
+    def _update(self, message_id: str, update: str, condition: str, values: dict, names=None, returns="ALL_NEW"):
+        """A conditional UpdateItem; the returned attributes, or None if the condition did not hold."""
         kwargs = {"ExpressionAttributeNames": names} if names else {}
         try:
             reply = self.db.update_item(
@@ -213,65 +235,77 @@ class Store:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=to_item(values),
-                ReturnValues="ALL_NEW",
+                ReturnValues=returns,
                 **kwargs,
             )
         except Exception as exc:
             if _error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
-        return from_item(reply["Attributes"])
+        return from_item(reply.get("Attributes", {}))
 
-    def claim_delivery(self, message_id: str) -> bool:
-        """sent -> delivered, done before posting so only one path (send or sync) posts it."""
-        return (
-            self._update(
+    def lease(self, message_id: str, until_ms: int) -> bool:
+        """Take the message for posting to connections without ack mode, until until_ms,
+        if it is still pending and nobody else holds it."""
+        held = self._update(
+            message_id,
+            "SET leaseUntil = :until",
+            "attribute_exists(pendingFor) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
+            {":until": until_ms, ":now": self.now_ms()},
+        )
+        return held is not None
+
+    def release(self, message_id: str, until_ms: int) -> None:
+        """Give back a lease whose posts all failed: the message is deliverable at once."""
+        self._update(message_id, "REMOVE leaseUntil", "leaseUntil = :mine", {":mine": until_ms}, returns="NONE")
+
+    def confirm(self, message_id: str, recipient_id: str, status: str = SENT) -> str | None:
+        """A device of the recipient has the message: it leaves sync. Returns DELIVERED if
+        this call moved it from sent to delivered (the sender's receipt is due), READ if it
+        was read already (an early markRead), None if it was not pending (confirmed before).
+        ``status`` is what the caller last saw, to try the likely update first."""
+        if status == SENT:
+            moved = self._update(
                 message_id,
-                "SET #s = :delivered, deliveredAt = :now REMOVE pendingFor",
-                "#s = :sent",
-                {":sent": SENT, ":delivered": DELIVERED, ":now": now_iso()},
+                "SET #s = :delivered, deliveredAt = :now REMOVE pendingFor, leaseUntil",
+                "recipientId = :me AND #s = :sent AND attribute_exists(pendingFor)",
+                {":me": recipient_id, ":sent": SENT, ":delivered": DELIVERED, ":now": now_iso()},
                 {"#s": "status"},
             )
-            is not None
+            if moved is not None:
+                return DELIVERED
+        kept = self._update(
+            message_id,
+            "REMOVE pendingFor, leaseUntil",
+            "recipientId = :me AND attribute_exists(pendingFor)",
+            {":me": recipient_id},
         )
+        return kept["status"] if kept is not None else None
 
-    def release_delivery(self, message_id: str, recipient_id: str) -> bool:
-        """Undo a claim whose posts all failed: the message waits for sync again."""
-        return (
-            self._update(
-                message_id,
-                "SET #s = :sent, pendingFor = :r REMOVE deliveredAt",
-                "#s = :delivered AND attribute_not_exists(deletedAt)",
-                {":sent": SENT, ":delivered": DELIVERED, ":r": recipient_id},
-                {"#s": "status"},
-            )
-            is not None
+    def mark_read(self, message_id: str, reader_id: str) -> str | None:
+        """sent or delivered -> read. Returns the status it had, or None if it was read
+        already. A message still pending stays pending: marking it read does not give the
+        recipient its content, sync does."""
+        old = self._update(
+            message_id,
+            "SET #s = :read, readAt = :now",
+            "recipientId = :me AND #s IN (:sent, :delivered)",
+            {":me": reader_id, ":read": READ, ":sent": SENT, ":delivered": DELIVERED, ":now": now_iso()},
+            {"#s": "status"},
+            returns="UPDATED_OLD",
         )
-
-    def mark_read(self, message_id: str, reader_id: str) -> bool:
-        return (
-            self._update(
-                message_id,
-                "SET #s = :read, readAt = :now REMOVE pendingFor",
-                "recipientId = :me AND #s IN (:sent, :delivered)",
-                {
-                    ":me": reader_id,
-                    ":read": READ,
-                    ":sent": SENT,
-                    ":delivered": DELIVERED,
-                    ":now": now_iso(),
-                },
-                {"#s": "status"},
-            )
-            is not None
-        )
+        return old["status"] if old is not None else None
 
     def soft_delete(self, message_id: str, sender_id: str) -> dict | None:
         """isDeleted=true and the content gone. None if the caller is not the sender."""
         return self._update(
             message_id,
-            "SET isDeleted = :true, deletedAt = :now REMOVE #c, replyToContent, pendingFor",
+            "SET isDeleted = :true, deletedAt = :now REMOVE #c, replyToContent, pendingFor, leaseUntil",
             "senderId = :me",
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
         )
+
+
+def _connection(row: dict) -> Connection:
+    return Connection(row["connectionId"], row["userId"], bool(row.get("ack", False)), row.get("ttl", 0))

@@ -62,7 +62,7 @@ def test_connections_table_has_connectionId_key_userId_index_and_ttl(template):
             "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
             "GlobalSecondaryIndexes": [
                 Match.object_like(
-                    {"IndexName": "userId-index", "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}]}
+                    {"IndexName": "connections-by-user", "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}]}
                 )
             ],
         },
@@ -253,3 +253,25 @@ def test_template_snapshot(snapshot):
     }:
         text = text.replace(key, "<asset hash>.zip")
     assert json.loads(text) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def index_names(template) -> dict[str, set[str]]:
+    """Per table (by its key), the names of its global secondary indexes."""
+    return {
+        t["Properties"]["KeySchema"][0]["AttributeName"]: {
+            i["IndexName"] for i in t["Properties"].get("GlobalSecondaryIndexes", [])
+        }
+        for t in resources(template, "AWS::DynamoDB::GlobalTable").values()
+    }
+
+
+def test_the_upgrade_from_before_ack_mode_changes_one_index_per_deploy():
+    # CloudFormation creates or deletes one global secondary index per table per update,
+    # and cannot change an index's projection: README, "Upgrading a stack deployed before ack mode"
+    before = {"connectionId": {"userId-index"}, "messageId": {"pending-index", "conversation-index"}}
+    step_one = index_names(synth(keepUserIdIndex="true")[1])
+    step_two = index_names(synth()[1])
+    for table in before:
+        for older, newer in ((before[table], step_one[table]), (step_one[table], step_two[table])):
+            assert len(older ^ newer) <= 1, (table, older, newer)
+    assert step_two["connectionId"] == {"connections-by-user"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import Chat, ack, send_frame
+from harness import Chat, ack, messages, send_frame
 
 
 def test_connect_records_the_user_with_a_24_hour_ttl(chat):
@@ -37,7 +37,7 @@ def test_a_gone_recipient_connection_is_removed_and_the_message_waits_for_sync(c
     assert stored["status"] == "sent" and stored["pendingFor"] == "bob"
     bob = chat.online("bob")
     chat.send(bob, {"action": "sync"})
-    assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
+    assert messages(chat.frames(bob)) == ["m1"]
 
 
 def test_410_on_every_recipient_device_removes_them_all_and_the_message_waits_for_sync(chat):
@@ -54,7 +54,7 @@ def test_410_on_every_recipient_device_removes_them_all_and_the_message_waits_fo
     bob = chat.online("bob")
     chat.send(bob, {"action": "sync"})
     chat.send(bob, {"action": "sync"})
-    assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
+    assert messages(chat.frames(bob)) == ["m1"]
 
 
 def test_a_410_from_a_connection_still_in_its_handshake_keeps_its_row(chat):
@@ -89,7 +89,7 @@ def test_a_non_410_post_failure_keeps_the_connection_and_the_message_deliverable
     assert bob in [r["connectionId"] for r in chat.items("connections")]
     chat.api.broken.clear()
     chat.send(bob, {"action": "sync"})
-    assert [f["data"]["messageId"] for f in chat.frames(bob)] == ["m1"]
+    assert messages(chat.frames(bob)) == ["m1"]
 
 
 def test_connection_rows_past_their_ttl_are_ignored(dynamodb, dev_template):

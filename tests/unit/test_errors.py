@@ -43,6 +43,10 @@ BAD_FRAMES = {
     "markRead 101 ids": {"action": "markRead", "messageIds": [f"m{i}" for i in range(101)]},
     "markRead id not a string": {"action": "markRead", "messageIds": [1]},
     "deleteMessage without id": {"action": "deleteMessage"},
+    "markDelivered without ids": {"action": "markDelivered"},
+    "markDelivered 101 ids": {"action": "markDelivered", "messageIds": [f"m{i}" for i in range(101)]},
+    "markDelivered id blank": {"action": "markDelivered", "messageIds": [" "]},
+    "sync after a number": {"action": "sync", "after": 5},
 }
 
 

@@ -130,9 +130,14 @@ def test_any_frame_gets_a_result_or_a_client_error_and_a_refusal_writes_nothing(
                 chat.client.delete_item(TableName=chat.settings.messages_table, Key={"messageId": {"S": old}})
     elif frame["action"] == "deleteMessage":  # one's own message: the caller is told too
         assert [f["type"] for f in frames] == ["messageDeleted"], frames
-    elif frame["action"] == "markRead":  # messages the fuzzer sent itself: it gets the read receipts
-        assert all(f["type"] == "receipt" and f["data"]["status"] == "read" for f in frames), frames
-    else:  # sync: only the fuzzer's own undelivered messages (sent to itself), and their receipts
+    elif frame["action"] == "markRead":  # messages the fuzzer sent itself: it gets the receipts
+        statuses = [(f["type"], f["data"]["status"]) for f in frames]
+        assert set(statuses) <= {("receipt", "delivered"), ("receipt", "read")}, frames
+        assert statuses.count(("receipt", "read")) >= statuses.count(("receipt", "delivered")), frames
+    elif frame["action"] == "markDelivered":  # a delivered receipt at most once per message
+        assert all(f["type"] == "receipt" and f["data"]["status"] == "delivered" for f in frames), frames
+    else:  # sync: only the fuzzer's own undelivered messages (sent to itself), their receipts, then syncComplete
         assert frame["action"] == "sync", frames
-        for f in frames:
+        assert frames[-1]["type"] == "syncComplete" and not frames[-1]["data"]["more"], frames
+        for f in frames[:-1]:
             assert f["type"] == "receipt" or (f["type"] == "message" and f["data"]["recipientId"] == "fuzzer"), f

@@ -10,7 +10,7 @@ import pytest
 
 from chat.actions import ACTIONS
 from local.lambda_pool import Container, InvocationError, base_environment
-from local.template import TemplateError, functions, resolve, websocket_api
+from local.template import TemplateError, create_tables, functions, resolve, websocket_api
 
 
 def test_routes_and_stage_come_from_the_template(dev_template):
@@ -141,3 +141,37 @@ def test_a_container_counts_the_aws_calls_of_each_route(code_dir):
         "sync": {"invocations": 2, "dynamodb.GetItem": 3},
         "sendMessage": {"invocations": 1},
     }
+
+
+def test_a_local_table_whose_indexes_changed_is_rebuilt_with_its_items(dynamodb, dev_template):
+    # Given local data from before ack mode: the Connections table with the old userId-index
+    old = copy.deepcopy(dev_template)
+    [(connections_id, connections)] = [
+        (k, r) for k, r in old["Resources"].items() if r.get("Properties", {}).get("TimeToLiveSpecification")
+    ]
+    connections["Properties"]["GlobalSecondaryIndexes"] = [
+        {
+            "IndexName": "userId-index",
+            "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["ttl"]},
+        }
+    ]
+    create_tables(dynamodb, old, lambda logical_id: logical_id)
+    row = {"connectionId": {"S": "c1"}, "userId": {"S": "bob"}, "ttl": {"N": "9999999999"}}
+    dynamodb.put_item(TableName=connections_id, Item=row)
+    # When the local stack starts from the new template
+    logs: list[str] = []
+    create_tables(dynamodb, dev_template, lambda logical_id: logical_id, logs.append)
+    # Then that table (only) was rebuilt, its rows kept and the new index answers
+    assert [line for line in logs if "rebuilding" in line] == [
+        f"table {connections_id}: its keys or indexes changed in the template; rebuilding it with its 1 items"
+    ]
+    found = dynamodb.query(
+        TableName=connections_id,
+        IndexName="connections-by-user",
+        KeyConditionExpression="userId = :u",
+        ExpressionAttributeValues={":u": {"S": "bob"}},
+    )["Items"]
+    assert found == [row]
+    create_tables(dynamodb, dev_template, lambda logical_id: logical_id, logs.append)
+    assert len(logs) == 1  # a second start changes nothing

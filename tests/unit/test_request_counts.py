@@ -19,13 +19,27 @@ def test_connect_and_disconnect_cost_one_write_each(chat):
     assert counted(chat, lambda: chat.disconnect("conn-1")) == {"DeleteItem": 1}
 
 
-def test_a_message_to_an_online_recipient_costs_5_requests_cold_and_4_warm(dynamodb, dev_template):
+def test_a_message_to_an_online_recipient_without_ack_mode_costs_6_requests_cold_and_5_warm(dynamodb, dev_template):
     chat = Chat(dynamodb, dev_template)  # a fresh container: connection -> user not cached yet
     alice, _bob = chat.online("alice"), chat.online("bob")
     cold = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
-    assert cold == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 1}
+    # GetItem: alice's connection; PutItem: the message; Query: bob's and alice's connections;
+    # UpdateItem: the lease before the post, the confirmation after it
+    assert cold == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 2}
     warm = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
-    assert warm == {"PutItem": 1, "Query": 2, "UpdateItem": 1}
+    assert warm == {"PutItem": 1, "Query": 2, "UpdateItem": 2}
+
+
+def test_a_message_to_an_online_recipient_in_ack_mode_costs_3_warm_and_its_confirmation_3_more(chat):
+    alice, bob = chat.online("alice"), chat.online("bob", ack=True)
+    chat.send(alice, send_frame("m0", "bob"))
+    chat.send(bob, {"action": "markDelivered", "messageIds": ["m0"]})  # both containers warm
+    # the send: PutItem, then Query bob's and alice's connections; no write until bob confirms
+    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1, "Query": 2}
+    # the confirmation: BatchGetItem, UpdateItem, Query alice's connections for the receipt
+    confirm = {"action": "markDelivered", "messageIds": ["m1"]}
+    assert counted(chat, lambda: chat.send(bob, confirm)) == {"BatchGetItem": 1, "UpdateItem": 1, "Query": 1}
+    assert counted(chat, lambda: chat.send(bob, confirm)) == {"BatchGetItem": 1}  # again: nothing to do
 
 
 def test_a_message_to_an_offline_recipient_costs_3_warm(chat):
@@ -38,7 +52,7 @@ def test_a_reply_costs_one_more_get_to_check_the_sender_can_see_the_original(cha
     alice, _bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m0", "bob"))
     reply = send_frame("m1", "bob", replyToMessageId="m0")
-    assert counted(chat, lambda: chat.send(alice, reply)) == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 1}
+    assert counted(chat, lambda: chat.send(alice, reply)) == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 2}
 
 
 def test_a_retry_costs_one_conditional_put(chat):
@@ -47,15 +61,23 @@ def test_a_retry_costs_one_conditional_put(chat):
     assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1}
 
 
-def test_sync_costs_one_query_per_page_plus_one_update_per_message_and_one_query_per_sender(chat):
+def test_sync_without_ack_mode_costs_a_query_per_page_two_updates_per_message_and_a_query_per_sender(chat):
     alice, carol = chat.online("alice"), chat.online("carol")
     for i in range(3):
         chat.send(alice, send_frame(f"a{i}", "bob"))
     chat.send(carol, send_frame("c0", "bob"))
     bob = chat.online("bob")
     calls = counted(chat, lambda: chat.send(bob, {"action": "sync"}))
-    # GetItem: bob's connection (cold); Query: 1 page + 2 senders; UpdateItem: 4 messages
-    assert calls == {"GetItem": 1, "Query": 3, "UpdateItem": 4}
+    # GetItem: bob's connection (cold); Query: 1 page + 2 senders; UpdateItem: lease and confirm, 4 messages
+    assert calls == {"GetItem": 1, "Query": 3, "UpdateItem": 8}
+
+
+def test_sync_in_ack_mode_costs_a_query_per_page_and_changes_nothing(chat):
+    alice = chat.online("alice")
+    for i in range(3):
+        chat.send(alice, send_frame(f"a{i}", "bob"))
+    bob = chat.online("bob", ack=True)
+    assert counted(chat, lambda: chat.send(bob, {"action": "sync"})) == {"GetItem": 1, "Query": 1}
 
 
 def test_mark_read_costs_a_batch_get_plus_one_update_per_message_and_one_query_per_sender(chat):
@@ -63,8 +85,8 @@ def test_mark_read_costs_a_batch_get_plus_one_update_per_message_and_one_query_p
     chat.send(alice, send_frame("m1", "bob"))
     chat.send(alice, send_frame("m2", "bob"))
     calls = counted(chat, lambda: chat.send(bob, {"action": "markRead", "messageIds": ["m1", "m2"]}))
-    # GetItem: bob's connection (cold); Query: alice's connections for the receipts
-    assert calls == {"GetItem": 1, "BatchGetItem": 1, "UpdateItem": 2, "Query": 1}
+    # GetItem: bob's connection (cold); Query: alice's connections for the receipts, bob's other devices
+    assert calls == {"GetItem": 1, "BatchGetItem": 1, "UpdateItem": 2, "Query": 2}
 
 
 def test_delete_costs_one_update_and_two_queries(chat):

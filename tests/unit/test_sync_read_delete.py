@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from harness import send_frame
-
-
-def messages(frames):
-    return [f["data"]["messageId"] for f in frames if f["type"] == "message"]
-
-
-def receipts(frames):
-    return [(f["data"]["messageId"], f["data"]["status"]) for f in frames if f["type"] == "receipt"]
+from harness import messages, receipts, send_frame, sync_complete
 
 
 def test_sync_delivers_everything_waiting_oldest_first_exactly_once(chat):
@@ -23,9 +15,13 @@ def test_sync_delivers_everything_waiting_oldest_first_exactly_once(chat):
     bob = chat.online("bob")
     chat.send(bob, {"action": "sync"})
     chat.send(bob, {"action": "sync"})
-    # Then he gets each message once, in the order sent, marked delivered
+    # Then he gets each message once, in the order sent, marked delivered, and each sync ends with syncComplete
     assert messages(chat.frames(bob)) == ["m1", "m2", "m3"]
-    assert {f["data"]["status"] for f in chat.frames(bob)} == {"delivered"}
+    assert {f["data"]["status"] for f in chat.frames(bob) if f["type"] == "message"} == {"delivered"}
+    assert [f["data"] for f in chat.frames(bob) if f["type"] == "syncComplete"] == [
+        {"count": 3, "more": False},
+        {"count": 0, "more": False},
+    ]
     assert [chat.message(m)["status"] for m in ("m1", "m2", "m3")] == ["delivered"] * 3
     assert all("pendingFor" not in chat.message(m) for m in ("m1", "m2", "m3"))
     # And alice gets a delivered receipt for each
@@ -37,11 +33,12 @@ def test_sync_walks_every_page_in_order(chat, monkeypatch):
     ids = [f"m{i:02d}" for i in range(7)]
     for mid in ids:
         chat.send(alice, send_frame(mid, "bob"))
-    pages = chat.store.pending_pages
-    monkeypatch.setattr(chat.store, "pending_pages", lambda user: pages(user, page_size=2))
+    pending = chat.store.pending
+    monkeypatch.setattr(chat.store, "pending", lambda user, after: pending(user, after, page_size=2))
     bob = chat.online("bob")
     chat.send(bob, {"action": "sync"})
     assert messages(chat.frames(bob)) == ids
+    assert sync_complete(chat.frames(bob)) == {"count": 7, "more": False}
 
 
 def test_sync_only_delivers_the_callers_messages(chat):
@@ -63,7 +60,8 @@ def test_sync_stops_when_the_lambda_runs_out_of_time_and_resumes_next_time(chat)
     chat.send(alice, send_frame("m1", "bob"))
     bob = chat.online("bob")
     chat.send(bob, {"action": "sync"}, context=AlmostOutOfTime())
-    assert chat.frames(bob) == [] and chat.message("m1")["status"] == "sent"
+    assert chat.take(bob) == [{"type": "syncComplete", "data": {"count": 0, "more": True}}]
+    assert chat.message("m1")["status"] == "sent"
     chat.send(bob, {"action": "sync"})
     assert messages(chat.frames(bob)) == ["m1"]
 
@@ -77,7 +75,8 @@ def test_sync_into_a_dead_connection_marks_nothing_delivered(chat):
     chat.send(bob, {"action": "sync"})
     stored = chat.message("m1")
     assert stored["status"] == "sent" and stored["pendingFor"] == "bob"
-    assert chat.store.connection_user(bob) is None  # the dead row is gone
+    assert chat.store.connection(bob) is None  # the dead row is gone
+    assert chat.frames(bob) == []  # no syncComplete either: there is nobody to tell
 
 
 def test_mark_read_moves_to_read_and_sends_the_sender_a_read_receipt(chat):
@@ -114,15 +113,23 @@ def test_mark_read_of_a_message_that_does_not_exist_is_forbidden(chat):
     assert chat.frames(bob)[0]["data"]["code"] == "FORBIDDEN"
 
 
-def test_status_never_moves_back_from_read(chat):
+def test_an_early_markRead_never_swallows_the_message(chat):
+    # Given a message bob has not received (he was offline)
     alice = chat.online("alice")
-    chat.send(alice, send_frame("m1", "bob"))
+    chat.send(alice, send_frame("m1", "bob", "the content"))
+    chat.take(alice)
+    # When a device of bob's marks it read before it has it (say, from a notification)
     bob = chat.online("bob")
-    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})  # read straight from sent
+    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
+    # Then alice hears delivered before read, both from that invocation
+    assert receipts(chat.take(alice)) == [("m1", "delivered"), ("m1", "read")]
+    # And bob's sync still brings the content, once, and the status stays read
     chat.send(bob, {"action": "sync"})
-    assert messages(chat.frames(bob)) == []
-    assert chat.store.claim_delivery("m1") is False
-    assert chat.message("m1")["status"] == "read"
+    chat.send(bob, {"action": "sync"})
+    [message] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
+    assert message["content"] == "the content" and message["status"] == "read"
+    assert chat.message("m1")["status"] == "read" and "pendingFor" not in chat.message("m1")
+    assert chat.frames(alice) == []  # no second delivered receipt when sync confirms it
 
 
 def test_the_sender_deletes_and_every_live_connection_of_both_users_is_told(chat):

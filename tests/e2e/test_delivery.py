@@ -1,0 +1,107 @@
+"""Delivery a phone can trust, on the local stack with real WebSocket clients: ack-mode
+devices that die without a close frame, confirmation, and hostile frames."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import websockets
+
+from clients import Client, run
+from harness import send_frame
+from local.waiting import until
+
+
+async def sync(client: Client, **fields) -> tuple[list[dict], dict]:
+    """Send sync; the message frames it brought and its syncComplete data."""
+    await client.send({"action": "sync", **fields})
+    frames = []
+    while (frame := await client.next())["type"] != "syncComplete":
+        frames.append(frame)
+    return [f["data"] for f in frames if f["type"] == "message"], frame["data"]
+
+
+def invocations(stack, route: str) -> int:
+    return stack.stats().get(route, {}).get("invocations", 0)
+
+
+def test_an_ack_phone_that_dies_before_confirming_gets_the_message_again_and_the_sender_one_receipt(stack):
+    async def scenario():
+        # Given alice connected throughout, and bob's phone in ack mode, synced
+        alice = await Client.connect(stack.url, "alice")
+        phone = await Client.connect(stack.url, "bob", ack=1)
+        assert await sync(phone) == ([], {"count": 0, "more": False})
+        # When alice sends, the phone receives the frame, then loses its network before confirming
+        await alice.send(send_frame("m1", "bob", "are you there?"))
+        assert (await phone.next("message"))["data"]["messageId"] == "m1"
+        assert (await alice.next("ack"))["data"]["status"] == "sent"  # no false delivered
+        phone.ws.transport.abort()  # no close frame
+        # Then the reconnected phone gets it again on sync, and confirms it
+        phone = await Client.connect(stack.url, "bob", ack=1)
+        got, done = await sync(phone)
+        assert [m["messageId"] for m in got] == ["m1"] and got[0]["content"] == "are you there?"
+        assert done == {"count": 1, "more": False}
+        await phone.send({"action": "markDelivered", "messageIds": ["m1"]})
+        await phone.send({"action": "markDelivered", "messageIds": ["m1"]})  # a repeat, as a retrying app does
+        await until(lambda: invocations(stack, "markDelivered") == 2, what="both confirmations handled")
+        # And alice heard delivered exactly once: everything posted to her came before her own syncComplete
+        await sync(alice)
+        delivered = [
+            f for f in alice.received if f["type"] in ("ack", "receipt") and f["data"]["status"] == "delivered"
+        ]
+        assert [(f["type"], f["data"]["messageId"]) for f in delivered] == [("receipt", "m1")]
+
+    run(scenario())
+
+
+def test_an_ack_phone_that_confirms_gets_nothing_again(stack):
+    async def scenario():
+        alice, phone = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "bob", ack=1)
+        await alice.send(send_frame("m1", "bob"))
+        await phone.next("message")
+        await phone.send({"action": "markDelivered", "messageIds": ["m1"]})
+        assert (await alice.next("receipt"))["data"]["status"] == "delivered"
+        assert await sync(phone) == ([], {"count": 0, "more": False})
+        other_device = await Client.connect(stack.url, "bob", ack=1)
+        assert await sync(other_device) == ([], {"count": 0, "more": False})
+
+    run(scenario())
+
+
+def test_a_frame_nested_too_deep_to_parse_is_refused_and_the_connection_keeps_serving(stack):
+    async def scenario():
+        alice = await Client.connect(stack.url, "alice")
+        await alice.send('{"action":"sync","x":' + "[" * 15_000 + "]" * 15_000 + "}")
+        assert (await alice.next("error"))["data"]["code"] == "BAD_REQUEST"
+        assert await sync(alice) == ([], {"count": 0, "more": False})
+        await alice.close()
+        await until(lambda: not _rows(stack), what="$disconnect removing alice's row")
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("user", ["alice%0A", "alice%0D%0A", "%0Aalice"])
+def test_a_user_id_with_a_line_break_is_refused(stack, user):
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await websockets.connect(f"{stack.url}?userId={user}")
+        assert refused.value.response.status_code == 401
+
+    run(scenario())
+    assert _rows(stack) == []
+
+
+def test_connect_with_an_unknown_ack_value_is_refused_with_400(stack):
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await websockets.connect(f"{stack.url}?userId=bob&ack=yes")
+        assert refused.value.response.status_code == 400
+
+    run(scenario())
+
+
+def _rows(stack) -> list[dict]:
+    db = stack.dynamodb()
+    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
+    return [json.dumps(i) for i in db.scan(TableName=table)["Items"]]  # test-only look at the table
