@@ -8,7 +8,8 @@
 #                  AUTH=token for real token checks, FRESH=1 to wipe stored data
 #   make token     a token for `make local AUTH=token`: make token USER=alice
 #   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000 (figures in docs/performance.md)
-#   make soak      load with clients dropping and reconnecting: SOAK_CLIENTS=200 SOAK_MESSAGES=10000 DROP_RATE=0.01
+#   make soak      load with clients dropping, vanishing and reconnecting: SOAK_CLIENTS=200 SOAK_MESSAGES=10000
+#                  DROP_RATE=0.01 ACK_SHARE=0.5 (the share of clients in ack mode)
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
 
 SHELL := /bin/bash
@@ -23,6 +24,7 @@ MESSAGES ?= 2000
 SOAK_CLIENTS ?= 200
 SOAK_MESSAGES ?= 10000
 DROP_RATE ?= 0.01
+ACK_SHARE ?= 0.5
 LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
@@ -84,7 +86,7 @@ bench: install
 soak: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/soak/cdk.out
 	python -m bench.soak --cdk-out $(LOCAL_DIR)/soak/cdk.out --state-dir $(LOCAL_DIR)/soak \
-		--clients $(SOAK_CLIENTS) --messages $(SOAK_MESSAGES) --drop-rate $(DROP_RATE)
+		--clients $(SOAK_CLIENTS) --messages $(SOAK_MESSAGES) --drop-rate $(DROP_RATE) --ack-share $(ACK_SHARE)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache

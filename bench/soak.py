@@ -1,13 +1,20 @@
-"""make soak: the local stack under load while clients drop and reconnect.
+"""make soak: the local stack under load while clients drop, vanish and reconnect.
 
-N clients (one user each) send M messages in all to random other users. Right after a
-send, before its ack can come, a client may drop its connection (with probability
---drop-rate): abruptly (no close frame, as when a phone loses its network) or cleanly;
-then it waits a moment, reconnects and sends `sync`, as the apps do. A send whose ack
-does not come (the connection dropped, or the server answered INTERNAL) is sent again
-with the same messageId, as the apps do.
-At the end every client syncs once more, and each message must have reached its
-recipient exactly once, live or on sync.
+N clients (one user each) send M messages in all to random other users. A share of them
+(--ack-share) connect in ack mode and confirm each message they receive with
+markDelivered, as an app does once it has stored it; with probability --drop-rate such
+a client vanishes right after receiving a message, before confirming it (no close frame,
+as when a phone loses its network). Any client may also drop right after a send, before
+its ack can come, abruptly or cleanly. A client that dropped reconnects and syncs on its
+next send; a send whose ack does not come is sent again with the same messageId.
+
+At the end every client syncs (and confirms) once more, and the run passes only if:
+- no message is lost: each recipient's view, deduplicated by messageId, holds every
+  message addressed to it exactly once, and nothing else;
+- a recipient without ack mode got each message exactly once (the original promise);
+- each message made exactly one transition to delivered, counted from the server's log;
+- a sender whose connection stayed up from a send to the end heard "delivered" for that
+  message exactly once: in its ack, or in one receipt.
 
     python -m bench.soak --cdk-out .local/soak/cdk.out [--clients 200] [--messages 10000]
 """
@@ -27,38 +34,52 @@ from datetime import UTC, datetime
 import websockets
 
 from bench.bench import Stack, load_parser, start_stack
+from local.waiting import until
 
 ACK_TIMEOUT_S = 30
 
 
 class Client:
-    """One user's app: one connection at a time, everything it received, its unacked sends."""
+    """One user's app: one connection at a time, what it received, its unacked sends."""
 
-    def __init__(self, name: str, url: str, stats: Counter):
-        self.name, self.url, self.stats = name, url, stats
+    def __init__(self, name: str, url: str, ack: bool, drop_rate: float, rng: random.Random, stats: Counter):
+        self.name, self.url, self.ack, self.drop_rate, self.rng, self.stats = name, url, ack, drop_rate, rng, stats
         self.received: Counter = Counter()  # messageId -> times this user got it
+        self.delivered_notices: Counter = Counter()  # (connection number, messageId) -> delivered acks and receipts
+        self.connection = 0  # how many times this client has connected
+        self.syncs = 0  # syncComplete frames on the current connection
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.waiting: dict[str, asyncio.Future] = {}  # messageId -> its ack (or why not)
 
+    @property
+    def connected(self) -> bool:
+        return self.reader is not None and not self.reader.done()
+
     async def connect(self) -> None:
-        self.ws = await websockets.connect(f"{self.url}?userId={self.name}", max_size=None, compression=None)
-        self.reader = asyncio.create_task(self._read(self.ws))
+        query = f"userId={self.name}" + ("&ack=1" if self.ack else "")
+        self.ws = await websockets.connect(f"{self.url}?{query}", max_size=None, compression=None)
+        self.connection += 1
+        self.syncs = 0
+        self.reader = asyncio.create_task(self._read(self.ws, self.connection))
         await self.ws.send(json.dumps({"action": "sync"}))
 
-    async def _read(self, ws) -> None:
+    async def _read(self, ws, connection: int) -> None:
         try:
             async for raw in ws:
                 frame = json.loads(raw)
                 kind, data = frame.get("type"), frame.get("data", {})
                 if kind == "message" and data.get("recipientId") == self.name:
-                    self.received[data["messageId"]] += 1
-                    self.stats["frames: message"] += 1
+                    await self._on_message(ws, data["messageId"])
+                elif kind == "syncComplete":
+                    self.syncs += 1
                 elif kind in ("ack", "error"):
                     self.stats[f"frames: {kind}" + (f" {data.get('code')}" if kind == "error" else "")] += 1
                     future = self.waiting.pop(data.get("messageId"), None)
                     if future and not future.done():
                         future.set_result(kind)
+                if kind in ("ack", "receipt") and data.get("status") == "delivered":
+                    self.delivered_notices[(connection, data["messageId"])] += 1
         except websockets.exceptions.ConnectionClosed:
             pass
         finally:
@@ -67,18 +88,29 @@ class Client:
                     future.set_result("dropped")
             self.waiting.clear()
 
+    async def _on_message(self, ws, message_id: str) -> None:
+        self.received[message_id] += 1
+        self.stats["frames: message"] += 1
+        if not self.ack:
+            return
+        if self.rng.random() < self.drop_rate:  # gone before it could confirm
+            self.stats["vanished before confirming"] += 1
+            ws.transport.abort()
+            return
+        await ws.send(json.dumps({"action": "markDelivered", "messageIds": [message_id]}))
+
     async def drop(self, abrupt: bool) -> None:
-        self.stats["drops: abrupt" if abrupt else "drops: clean"] += 1
+        self.stats["drops after a send: abrupt" if abrupt else "drops after a send: clean"] += 1
         if abrupt:
             self.ws.transport.abort()  # no close frame: the server finds out on its own
         else:
             await self.ws.close()
         await self.reader
 
-    async def send(self, message_id: str, recipient: str, drop_after: bool | None = None) -> None:
+    async def send(self, message_id: str, recipient: str, drop_after: bool | None) -> int:
         """Until acknowledged: send, and on a drop or an error, reconnect and send again.
         drop_after (True: abruptly, False: cleanly) drops the connection right after the
-        first send, before its ack can arrive."""
+        first send, before its ack can arrive. Returns the connection of the first send."""
         frame = json.dumps(
             {
                 "action": "sendMessage",
@@ -88,24 +120,26 @@ class Client:
                 "content": f"soak {message_id}",
             }
         )
+        first = None
         for attempt in range(20):
             if attempt:
                 self.stats["resends"] += 1
-            if self.reader is None or self.reader.done():
+            if not self.connected:
                 await self.connect()
+            first = first or self.connection
             future = asyncio.get_running_loop().create_future()
             self.waiting[message_id] = future
             try:
                 await self.ws.send(frame)
                 if drop_after is not None and attempt == 0:
                     await self.drop(abrupt=drop_after)
-                    await asyncio.sleep(random.uniform(0, 0.3))  # noqa: S311
+                    await asyncio.sleep(self.rng.uniform(0, 0.3))  # the app's reconnect delay
                 outcome = await asyncio.wait_for(future, ACK_TIMEOUT_S)
             except (websockets.exceptions.ConnectionClosed, TimeoutError):
                 outcome = "dropped"
             if outcome == "ack":
-                return
-            await asyncio.sleep(0.05 * attempt)
+                return first
+            await asyncio.sleep(0.05 * attempt)  # the app's backoff
         raise RuntimeError(f"{message_id} was never acknowledged")
 
     async def close(self) -> None:
@@ -115,66 +149,142 @@ class Client:
             await self.reader
 
 
-async def soak(stack: Stack, n_clients: int, n_messages: int, drop_rate: float, seed: int) -> dict:
-    rng = random.Random(seed)
+def pending_messages(stack: Stack) -> int:
+    """Messages no device has confirmed (a test-only look at the table)."""
+    db = stack.dynamodb()
+    table = next(t for t in db.list_tables()["TableNames"] if "Messages" in t)
+    pages = db.get_paginator("scan").paginate(TableName=table, FilterExpression="attribute_exists(pendingFor)")
+    return sum(page["Count"] for page in pages)
+
+
+async def settled(stack: Stack) -> None:
+    """Until every invocation in flight has returned: the stack's counters stop moving."""
+    last = None
+    while (now := await asyncio.to_thread(stack.stats)) != last:
+        last = now
+        await asyncio.sleep(0.5)
+
+
+async def sync_all(clients: list[Client]) -> None:
+    """Every client syncs on a live connection and has its syncComplete: everything posted to
+    it before has arrived (one connection's frames keep their order)."""
+    for client in clients:
+        if client.connected:
+            client.syncs = 0
+            await client.ws.send(json.dumps({"action": "sync"}))
+        else:
+            await client.connect()
+    await until(lambda: all(c.syncs >= 1 or not c.connected for c in clients), timeout=120, what="every sync done")
+
+
+async def soak(stack: Stack, args) -> dict:
+    rng = random.Random(args.seed)
     stats: Counter = Counter()
-    clients = [Client(f"soak-{i:04d}", stack.url, stats) for i in range(n_clients)]
+    ack_clients = round(args.clients * args.ack_share)  # the first ones
+    clients = [
+        Client(f"soak-{i:04d}", stack.url, i < ack_clients, args.drop_rate, random.Random(rng.random()), stats)
+        for i in range(args.clients)
+    ]
     for client in clients:
         await client.connect()
     plan: dict[str, list[tuple[str, str]]] = {c.name: [] for c in clients}
-    for i in range(n_messages):
+    for i in range(args.messages):
         sender, recipient = rng.sample(clients, 2)
         plan[sender.name].append((f"s-{i:06d}", recipient.name))
     expected = {mid: recipient for messages in plan.values() for mid, recipient in messages}
+    first_sent_on: dict[str, tuple[Client, int]] = {}
 
-    async def run_client(client: Client, crng: random.Random) -> None:
+    async def run_client(client: Client) -> None:
         for message_id, recipient in plan[client.name]:
-            drop = crng.random() < drop_rate
-            await client.send(message_id, recipient, drop_after=(crng.random() < 0.5) if drop else None)
+            drop = client.rng.random() < args.drop_rate
+            abrupt = client.rng.random() < 0.5
+            connection = await client.send(message_id, recipient, drop_after=abrupt if drop else None)
+            first_sent_on[message_id] = (client, connection)
 
     started = time.perf_counter()
-    await asyncio.gather(*(run_client(c, random.Random(rng.random())) for c in clients))
+    await asyncio.gather(*(run_client(c) for c in clients))
     elapsed = time.perf_counter() - started
 
-    # everyone syncs once more, then waits until nothing more arrives
-    for client in clients:
-        if client.reader is None or client.reader.done():
-            await client.connect()
-        else:
-            await client.ws.send(json.dumps({"action": "sync"}))
-    quiet_since, last = time.monotonic(), -1
-    while time.monotonic() - quiet_since < 2:
-        total = sum(sum(c.received.values()) for c in clients)
-        if total != last:
-            quiet_since, last = time.monotonic(), total
-        await asyncio.sleep(0.1)
+    # Everyone catches up: reconnect, sync, confirm, until no message is left unconfirmed.
+    deadline = time.monotonic() + 120
+    while True:
+        await sync_all(clients)
+        await settled(stack)
+        if (left := await asyncio.to_thread(pending_messages, stack)) == 0 or time.monotonic() > deadline:
+            break
+    await sync_all(clients)  # receipts of the last confirmations are in before these syncCompletes
+    connected_at_end = {c.name: c.connection for c in clients if c.connected}
     for client in clients:
         await client.close()
 
-    by_name = {c.name: c for c in clients}
-    times = Counter(by_name[recipient].received[mid] for mid, recipient in expected.items())
+    views = {c.name: set(c.received) for c in clients}
+    addressed: dict[str, set[str]] = {c.name: set() for c in clients}
+    for mid, recipient in expected.items():
+        addressed[recipient].add(mid)
+    lost = sum(len(addressed[name] - views[name]) for name in addressed)
+    unexpected = sum(len(views[name] - addressed[name]) for name in addressed)
+    repeats = {
+        mode: sum(n - 1 for c in clients if c.ack == (mode == "ack") for n in c.received.values() if n > 1)
+        for mode in ("ack", "legacy")
+    }
+    transitions = server_transitions(stack)
+    watched = [
+        (mid, client.delivered_notices[(connection, mid)])
+        for mid, (client, connection) in first_sent_on.items()
+        if connected_at_end.get(client.name) == connection
+    ]
     return {
-        "clients": n_clients,
-        "messages": n_messages,
+        "clients": args.clients,
+        "ack_clients": sum(c.ack for c in clients),
+        "messages": args.messages,
         "elapsed_s": elapsed,
-        "throughput": n_messages / elapsed,
-        "lost": times[0],
-        "duplicated": sum(n for k, n in times.items() if k > 1),
-        "unexpected": sum(sum(c.received.values()) for c in clients) - sum(k * n for k, n in times.items()),
+        "throughput": args.messages / elapsed,
+        "lost": lost,
+        "unexpected": unexpected,
+        "left_unconfirmed": left,
+        "repeats_ack": repeats["ack"],
+        "repeats_legacy": repeats["legacy"],
+        "transitions_not_one": sum(transitions[mid] != 1 for mid in expected),
+        "transitions_max": max((transitions[mid] for mid in expected), default=0),
+        "senders_watched": len(watched),
+        "senders_not_told_once": sum(n != 1 for _, n in watched),
         "stats": dict(sorted(stats.items())),
     }
 
 
+def server_transitions(stack: Stack) -> Counter:
+    """messageId -> transitions to delivered, from the message function's log lines."""
+    counts: Counter = Counter()
+    for line in stack.log.read_text(errors="replace").splitlines():
+        if '"event":"delivered"' in line:
+            record = json.loads(line[line.index("{") :])
+            counts[record["messageId"]] += 1
+    return counts
+
+
+def passed(result: dict) -> bool:
+    failures = (
+        "lost",
+        "unexpected",
+        "left_unconfirmed",
+        "repeats_legacy",
+        "transitions_not_one",
+        "senders_not_told_once",
+    )
+    return all(result[key] == 0 for key in failures)
+
+
 def main(argv=None) -> int:
     parser = load_parser(__doc__, "soak", clients=200, messages=10_000)
-    parser.add_argument("--drop-rate", type=float, default=0.01, help="chance of a drop right after each send")
+    parser.add_argument("--drop-rate", type=float, default=0.01, help="chance of a drop after a send or a receive")
+    parser.add_argument("--ack-share", type=float, default=0.5, help="share of clients in ack mode (0 to 1)")
     args = parser.parse_args(argv)
-    if args.clients < 2 or args.messages < 1 or not 0 <= args.drop_rate < 1:
-        parser.error("need at least 2 clients, 1 message and a drop rate in [0, 1)")
+    if args.clients < 2 or args.messages < 1 or not 0 <= args.drop_rate < 1 or not 0 <= args.ack_share <= 1:
+        parser.error("need at least 2 clients, 1 message, a drop rate in [0, 1) and an ack share in [0, 1]")
 
     stack = start_stack(args)
     try:
-        result = asyncio.run(soak(stack, args.clients, args.messages, args.drop_rate, args.seed))
+        result = asyncio.run(soak(stack, args))
     finally:
         stack.stop()
 
@@ -186,18 +296,33 @@ def main(argv=None) -> int:
         ),
         (
             "load",
-            f"{args.clients} clients, {args.messages} messages, drop rate {args.drop_rate}, "
-            f"{args.workers} workers per function",
+            f"{args.clients} clients ({result['ack_clients']} in ack mode), {args.messages} messages, "
+            f"drop rate {args.drop_rate}, {args.workers} workers per function",
         ),
         ("throughput", f"{result['throughput']:.0f} messages/s ({result['elapsed_s']:.1f} s)"),
         ("events", ", ".join(f"{k} {v}" for k, v in result["stats"].items())),
-        ("lost", f"{result['lost']}, duplicated {result['duplicated']}, unexpected {result['unexpected']}"),
+        ("lost", f"{result['lost']}, unexpected {result['unexpected']}, left unconfirmed {result['left_unconfirmed']}"),
+        (
+            "repeats",
+            f"ack mode {result['repeats_ack']} (deduped by messageId), without ack mode "
+            f"{result['repeats_legacy']} (must be 0)",
+        ),
+        (
+            "delivered",
+            f"transitions per message: at most {result['transitions_max']}, "
+            f"{result['transitions_not_one']} messages not exactly 1",
+        ),
+        (
+            "senders",
+            f"{result['senders_watched']} sends whose connection stayed up: "
+            f"{result['senders_not_told_once']} not told 'delivered' exactly once",
+        ),
     ]
     for label, text in rows:
         print(f"{label:<12}{text}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0 if result["lost"] == result["duplicated"] == result["unexpected"] == 0 else 1
+    return 0 if passed(result) else 1
 
 
 if __name__ == "__main__":

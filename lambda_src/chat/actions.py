@@ -138,7 +138,10 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
         if not inv.store.lease(message_id, lease):
             return SENT  # another invocation is posting it, or a device confirmed it meanwhile
         if inv.delivery.post_each(connection_ids, frame):
-            return DELIVERED if inv.store.confirm(message_id, recipient) == DELIVERED else SENT
+            if inv.store.confirm(message_id, recipient) != DELIVERED:
+                return SENT  # confirmed meanwhile by a device: its receipt told the sender
+            _delivered(inv, message_id, "post")
+            return DELIVERED
         inv.store.release(message_id, lease)
         if attempt == 0:
             devices = inv.delivery.connections_of(recipient, fresh=True)
@@ -188,8 +191,14 @@ def _sync_confirming(inv: Invocation, item: dict) -> bool | None:
         inv.store.release(message_id, lease)
         return False
     if inv.store.confirm(message_id, inv.user_id, item["status"]) == DELIVERED:
+        _delivered(inv, message_id, "sync")
         _receipt(inv, item, DELIVERED)
     return True
+
+
+def _delivered(inv: Invocation, message_id: str, how: str) -> None:
+    """Log each transition to delivered (the soak counts them: at most one per message)."""
+    log("info", "delivered", connectionId=inv.connection_id, messageId=message_id, by=how)
 
 
 def _receipt(inv: Invocation, item: dict, status: str) -> None:
@@ -223,6 +232,7 @@ def mark_delivered(inv: Invocation, ids: list[str]) -> None:
     for message_id in ids:
         item = items[message_id]
         if "pendingFor" in item and inv.store.confirm(message_id, inv.user_id, item["status"]) == DELIVERED:
+            _delivered(inv, message_id, "markDelivered")
             _receipt(inv, item, DELIVERED)
 
 
