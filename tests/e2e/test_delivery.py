@@ -8,6 +8,7 @@ import json
 import pytest
 import websockets
 
+from chat.store import Store
 from clients import Client, run
 from harness import send_frame
 from local.waiting import until
@@ -105,3 +106,25 @@ def _rows(stack) -> list[dict]:
     db = stack.dynamodb()
     table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
     return [json.dumps(i) for i in db.scan(TableName=table)["Items"]]  # test-only look at the table
+
+
+def test_a_sync_cursor_continues_on_the_real_server_even_when_its_message_has_left_sync(stack):
+    # Given five messages waiting for bob, stored through the real stack
+    async def send_five():
+        alice = await Client.connect(stack.url, "alice")
+        for i in range(5):
+            await alice.send(send_frame(f"m{i}", "bob"))
+        await alice.collect(5, "ack")
+
+    run(send_five())
+    db = stack.dynamodb()
+    tables = db.list_tables()["TableNames"]
+    store = Store(db, next(t for t in tables if "Connections" in t), next(t for t in tables if "Messages" in t))
+    waiting = list(store.pending("bob"))
+    assert [m["messageId"] for m in waiting] == [f"m{i}" for i in range(5)]
+    # When the message a cursor points at is confirmed before the client continues
+    position = (waiting[1]["sentAt"], waiting[1]["messageId"])
+    assert store.confirm("m1", "bob") == "delivered"
+    # Then dynalite, like DynamoDB, continues after that position: nothing skipped, nothing repeated
+    assert [m["messageId"] for m in store.pending("bob", after=position)] == ["m2", "m3", "m4"]
+    assert [m["messageId"] for m in store.pending("bob", after=position, page_size=1)] == ["m2", "m3", "m4"]
