@@ -47,7 +47,18 @@ class Connection:
     connected_at: int = field(default_factory=now_ms)
     last_active: int = field(default_factory=now_ms)
     open: bool = True
-    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)  # frames from the client, for the routes
+    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)  # frames for the client, in posting order
+
+    def post(self, data: bytes | str) -> None:
+        """Take a frame for the client. Like API Gateway, this does not wait for a slow
+        client to read: the frame is sent at the client's pace, after those before it."""
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # sent as a binary frame
+        self.outbox.put_nowait(data)
 
 
 class Gateway:
@@ -131,24 +142,41 @@ class Gateway:
             if not 200 <= int(status) < 300:
                 return web.Response(status=int(status), text=f"{(result or {}).get('body') or 'Forbidden'}\n")
 
-        if self.handshake_delay_s:  # the connection exists, but is not postable yet
-            await asyncio.sleep(self.handshake_delay_s)
-        await ws.prepare(request)
         conn = Connection(conn_id, ws, client)
-        self.connections[conn_id] = conn
         task = asyncio.current_task()
         self._handlers.add(task)
-        processing = asyncio.create_task(self._process_frames(conn))
         try:
-            await self._read_frames(conn)
+            if self.handshake_delay_s:  # the connection exists, but is not postable yet
+                await asyncio.sleep(self.handshake_delay_s)
+            try:
+                await ws.prepare(request)
+            except ConnectionError:  # the client left during the handshake: $connect ran, so $disconnect does
+                conn.open = False
+                await self._disconnect(conn)
+                return ws
+            self.connections[conn_id] = conn
+            writing = asyncio.create_task(self._write_frames(conn))
+            processing = asyncio.create_task(self._process_frames(conn))
+            try:
+                await self._read_frames(conn)
+            finally:
+                conn.open = False
+                self.connections.pop(conn_id, None)
+                await conn.inbox.put(None)
+                await processing
+                writing.cancel()
+                await self._disconnect(conn)
         finally:
-            conn.open = False
-            self.connections.pop(conn_id, None)
-            await conn.inbox.put(None)
-            await processing
-            await self._disconnect(conn)
             self._handlers.discard(task)
         return ws
+
+    async def _write_frames(self, conn: Connection) -> None:
+        while True:
+            data = await conn.outbox.get()
+            try:
+                await (conn.ws.send_str(data) if isinstance(data, str) else conn.ws.send_bytes(data))
+            except ConnectionError:
+                return
 
     async def _read_frames(self, conn: Connection) -> None:
         ws = conn.ws
@@ -199,8 +227,7 @@ class Gateway:
 
     async def _send_error(self, conn: Connection, message: str, request_id: str) -> None:
         if conn.open and not conn.ws.closed:
-            frame = {"message": message, "connectionId": conn.id, "requestId": request_id}
-            await conn.ws.send_str(json.dumps(frame))
+            conn.post(json.dumps({"message": message, "connectionId": conn.id, "requestId": request_id}))
 
     async def _disconnect(self, conn: Connection) -> None:
         if "$disconnect" not in self.routes:

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from itertools import count
 from unittest.mock import ANY
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from chat.auth import Authenticator
 from chat.config import Settings
@@ -29,6 +29,7 @@ class FakeManagementApi:
         self.received: dict[str, list[dict]] = defaultdict(list)
         self.gone: set[str] = set()  # answer 410, like a connection that died without a close
         self.broken: set[str] = set()  # answer 500
+        self.slow: set[str] = set()  # time out, though the frame does arrive (the outcome is unknown)
         self.endpoints: set[str] = set()
         self.before_post = lambda connection_id: None  # a test's hook: what happens while a post is in flight
 
@@ -41,6 +42,8 @@ class FakeManagementApi:
         if ConnectionId in self.broken:
             raise _client_error("InternalServerErrorException", 500)
         self.received[ConnectionId].append(json.loads(Data))
+        if ConnectionId in self.slow:
+            raise ReadTimeoutError(endpoint_url=f"https://{DOMAIN}/production/@connections/{ConnectionId}")
 
 
 def _client_error(code: str, status: int) -> ClientError:

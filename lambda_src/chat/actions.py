@@ -133,6 +133,7 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
     the message, and gets it now."""
     message_id, recipient = item["messageId"], item["recipientId"]
     frame = protocol.message_frame({**item, "status": DELIVERED})
+    tried = set(connection_ids)
     for attempt in range(2):
         lease = inv.lease_until()
         if not inv.store.lease(message_id, lease):
@@ -144,8 +145,15 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
             return DELIVERED
         inv.store.release(message_id, lease)
         if attempt == 0:
+            # again: connections that appeared meanwhile, and those that answered 410 (the
+            # frame did not get there: one in its handshake takes it now), never one that
+            # failed otherwise, which may have the frame already (a timeout)
             devices = inv.delivery.connections_of(recipient, fresh=True)
-            connection_ids = [c.id for c in devices if not c.ack and c.id != inv.connection_id]
+            connection_ids = [
+                c.id
+                for c in devices
+                if not c.ack and c.id != inv.connection_id and (c.id not in tried or c.id in inv.delivery.gone)
+            ]
             if not connection_ids:
                 break
     return SENT
@@ -156,8 +164,8 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
 
 def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
     """Every message a device of the caller does not have yet, oldest first, to this
-    connection, then syncComplete. Stops before the function's time limit with
-    more=true and a cursor to continue from."""
+    connection, then syncComplete. Stops before the function's time limit, or at a post
+    that fails, with more=true and a cursor to continue from."""
     # what one message costs at most: a post (ack mode), or lease, post and confirm
     per_message = (WORST_POST_MS,) if inv.ack_mode else (WORST_DYNAMODB_MS, WORST_POST_MS, WORST_DYNAMODB_MS)
     count, position, more = 0, after, False
@@ -172,7 +180,10 @@ def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
             if posted is None:
                 continue  # a live send holds it: that send delivers it
         if not posted:
-            return  # this connection is gone: nobody to tell
+            if inv.connection_id in inv.delivery.gone:
+                return  # this connection is gone: nobody to tell
+            more = True  # the post failed otherwise (a timeout, a 5xx): the client continues from here
+            break
         count += 1
         position = (item["sentAt"], item["messageId"])
     if more:

@@ -220,3 +220,45 @@ def test_the_slowest_sync_step_and_a_lease_fit_the_message_functions_time_limit(
     assert timeout_s * 1000 - slowest_step >= 10_000
     # A lease taken without a Lambda deadline outlasts any invocation
     assert MAX_LEASE_MS > timeout_s * 1000
+
+
+def test_a_post_that_times_out_is_not_repeated_to_the_same_connection(chat):
+    # Given bob's laptop (no ack mode) answering a post late: it times out, though the frame arrives
+    alice, laptop = chat.online("alice"), chat.online("bob")
+    chat.api.slow.add(laptop)
+    chat.send(alice, send_frame("m1", "bob"))
+    # Then the send does not post it again to that connection (that would be a second copy)
+    assert messages(chat.frames(laptop)) == ["m1"]
+    # and, not knowing it arrived, leaves it waiting: the sender is not told delivered
+    assert chat.frames(alice) == [ack("m1", "sent")] and chat.message("m1")["pendingFor"] == "bob"
+
+
+@pytest.mark.parametrize("ack_mode", [True, False], ids=["ack mode", "without ack mode"])
+def test_a_sync_whose_post_fails_without_a_410_ends_with_more_and_continues(chat, ack_mode):
+    # Given three messages waiting, and a connection whose second post fails with a 500
+    alice = chat.online("alice")
+    for mid in ("m1", "m2", "m3"):
+        chat.send(alice, send_frame(mid, "bob"))
+    device = chat.online("bob", ack=ack_mode)
+    posts = []
+
+    def fail_the_second(connection_id):
+        if connection_id != device:
+            return
+        posts.append(connection_id)
+        if len(posts) == 2:
+            chat.api.broken.add(device)
+        elif len(posts) == 3:
+            chat.api.broken.discard(device)
+
+    chat.api.before_post = fail_the_second
+    # When it syncs, the sync stops there and says so, with where to continue
+    chat.send(device, {"action": "sync"})
+    first = chat.take(device)
+    assert messages(first) == ["m1"]
+    done = sync_complete(first)
+    assert done["count"] == 1 and done["more"] is True
+    # Then continuing from the cursor brings the rest, the failed one included
+    chat.send(device, {"action": "sync", "after": done["next"]})
+    assert messages(chat.frames(device)) == ["m2", "m3"]
+    assert sync_complete(chat.frames(device)) == {"count": 2, "more": False}

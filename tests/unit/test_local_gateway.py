@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 
+import aiohttp
 import websockets
 
 from local.gateway import Gateway
@@ -82,3 +85,71 @@ def test_a_frame_too_deep_to_parse_goes_to_default_and_the_connection_keeps_serv
             await gateway.stop()
 
     asyncio.run(scenario())
+
+
+def gateway_with(handshake_delay_s: float = 0.0):
+    functions = {
+        "$connect": Fn(lambda e: {"statusCode": 200}),
+        "$disconnect": Fn(lambda e: None),
+        "$default": Fn(lambda e: None),
+    }
+    api = WebSocketApi("$request.body.action", "production", {k: k for k in functions})
+    port = free_port()
+    return Gateway(api, functions, port=port, handshake_delay_s=handshake_delay_s), functions, port
+
+
+def test_a_post_to_a_client_that_reads_slowly_is_accepted_at_once_and_arrives_in_order():
+    # Given a client that does not read at all for now (its socket buffers fill up)
+    gateway, functions, port = gateway_with()
+
+    async def scenario():
+        await gateway.start()
+        try:
+            slow = socket.socket()
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a phone on a bad network
+            slow.connect(("127.0.0.1", port))
+            slow.setblocking(False)
+            url = f"ws://127.0.0.1:{port}/production"
+            async with websockets.connect(url, sock=slow, max_queue=1, max_size=None) as ws:
+                await until(lambda: gateway.connections, what="the connection registered")
+                [conn_id] = gateway.connections
+                url = f"http://127.0.0.1:{port}/production/@connections/{conn_id}"
+                # When 3 MB of frames are posted to it, every post is accepted without waiting for the client
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+                    for i in range(100):
+                        async with http.post(url, data=json.dumps({"n": i, "pad": "x" * 30_000})) as reply:
+                            assert reply.status == 200
+                # Then the client gets them all, in order, when it reads
+                assert [json.loads(await ws.recv())["n"] for _ in range(100)] == list(range(100))
+        finally:
+            await gateway.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_resets_during_the_handshake_still_gets_its_disconnect():
+    # Given a handshake that takes a moment after $connect, as on AWS
+    gateway, functions, port = gateway_with(handshake_delay_s=0.3)
+
+    async def scenario():
+        await gateway.start()
+        try:
+            # When a client sends its upgrade request and resets the connection before the handshake completes
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"GET /production HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            await writer.drain()
+            await until(lambda: functions["$connect"].events, what="$connect ran")
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+            writer.transport.abort()
+            # Then $disconnect runs for it, as for every connection $connect accepted
+            await until(lambda: functions["$disconnect"].events, timeout=5, what="$disconnect for the reset client")
+        finally:
+            await gateway.stop()
+
+    asyncio.run(scenario())
+    [connect], [disconnect] = functions["$connect"].events, functions["$disconnect"].events
+    assert connect["requestContext"]["connectionId"] == disconnect["requestContext"]["connectionId"]
