@@ -97,6 +97,6 @@ def _grant(table, fn, *actions: str) -> None:
         Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
             reason="The wildcard covers only this table's own indexes (connections-by-user, pending-index, "
-            "conversation-index), which the function queries; no other table or account resource.",
+            "conversation-index, replies-index), which the function queries; no other table or account resource.",
         )
     )

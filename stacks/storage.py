@@ -65,6 +65,13 @@ class Storage(Construct):
                     sort_key=dynamodb.Attribute(name="sentAt", type=S),
                     projection_type=dynamodb.ProjectionType.ALL,
                 ),
+                # Sparse: only replies carry replyToMessageId. Deleting a message finds the
+                # replies that quote it here, and takes its text out of them.
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name="replies-index",
+                    partition_key=dynamodb.Attribute(name="replyToMessageId", type=S),
+                    projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+                ),
             ],
             billing=dynamodb.Billing.on_demand(),
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

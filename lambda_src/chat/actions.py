@@ -98,15 +98,13 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
 
 
 def _quote(original: dict) -> dict:
-    """The reply fields, taken from the message replied to: never a client's words. A
-    deleted original is pointed at, but not quoted."""
+    """The reply fields, taken from the message replied to: never a client's words.
+    replyToSenderId says who really wrote it (replyToSenderName is the name they gave).
+    A deleted original is pointed at, but not quoted."""
+    pointer = {"replyToMessageId": original["messageId"], "replyToSenderId": original["senderId"]}
     if original.get("isDeleted"):
-        return {"replyToMessageId": original["messageId"]}
-    return {
-        "replyToMessageId": original["messageId"],
-        "replyToContent": original.get("content"),
-        "replyToSenderName": original.get("senderName"),
-    }
+        return pointer
+    return {**pointer, "replyToContent": original.get("content"), "replyToSenderName": original.get("senderName")}
 
 
 def _deliver_new(inv: Invocation, item: dict) -> str:
@@ -213,12 +211,15 @@ def _delivered(inv: Invocation, message_id: str, how: str) -> None:
 
 
 def _receipt(inv: Invocation, item: dict, status: str) -> None:
-    """A delivered or read receipt to the sender's live connections, time permitting."""
-    if inv.has_time_for(WORST_DYNAMODB_MS, WORST_POST_MS):
-        senders = inv.delivery.connections_of(item["senderId"])
-        inv.delivery.post_each(
-            [c.id for c in senders], protocol.receipt_frame(item["messageId"], item["conversationId"], status)
-        )
+    """A delivered or read receipt to the sender's live connections, if there is time to
+    reach them all before the function's limit."""
+    senders = inv.delivery.connections_of(item["senderId"]) if inv.has_time_for(WORST_DYNAMODB_MS) else None
+    if senders is None or not inv.has_time_for(*[WORST_POST_MS] * len(senders)):
+        log("warning", "receipt_skipped", connectionId=inv.connection_id, messageId=item["messageId"], status=status)
+        return
+    inv.delivery.post_each(
+        [c.id for c in senders], protocol.receipt_frame(item["messageId"], item["conversationId"], status)
+    )
 
 
 # ---- markDelivered, markRead, deleteMessage -----------------------------------------
@@ -255,8 +256,8 @@ def mark_read(inv: Invocation, ids: list[str]) -> None:
     read_now: dict[str, list[str]] = {}
     for message_id in ids:
         item = items[message_id]
-        if item["status"] == READ:
-            continue
+        if item["status"] == READ or item.get("isDeleted"):
+            continue  # read already, or deleted: there is nothing to read
         was = inv.store.mark_read(message_id, inv.user_id)
         if was is None:
             continue
@@ -273,6 +274,8 @@ def delete_message(inv: Invocation, message_id: str) -> None:
     item = inv.store.soft_delete(message_id, inv.user_id)
     if item is None:
         raise protocol.ProtocolError(protocol.FORBIDDEN, "only the sender can delete a message", message_id)
+    for reply_id in inv.store.replies_to(message_id):  # the deleted text leaves their quotes too
+        inv.store.unquote(reply_id, message_id)
     notice = protocol.deleted_frame(message_id, item["conversationId"])
     both = inv.delivery.connections_of(item["recipientId"]) + inv.delivery.connections_of(inv.user_id)
     inv.delivery.post_each(dict.fromkeys(c.id for c in both), notice)  # the caller's included, as confirmation

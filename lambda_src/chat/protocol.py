@@ -25,7 +25,7 @@ FRAME_LIMIT_BYTES = 32 * 1024
 ID_MAX_CHARS = 128
 NAME_MAX_CHARS = 256
 MESSAGE_IDS_MAX = 100  # per markRead or markDelivered
-CURSOR_MAX_CHARS = 512
+SENT_AT_MAX_CHARS = 32  # 2025-10-21T10:30:00.123456Z, from the server
 
 # Fields of a stored message that clients see, in the frame shape the first iOS client
 # reads, plus sentAt (the server's time of storage). The reply quote is filled by the
@@ -41,6 +41,7 @@ MESSAGE_FIELDS = (
     "sentAt",
     "status",
     "replyToMessageId",
+    "replyToSenderId",
     "replyToContent",
     "replyToSenderName",
     "isDeleted",
@@ -249,7 +250,12 @@ def parse_sync(frame: dict) -> tuple[str, str] | None:
 # A sync cursor is opaque to clients: the (sentAt, messageId) of the last message a sync
 # posted, which is where the next one continues in the pending index.
 def encode_cursor(position: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
+    text = json.dumps(list(position), ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode().rstrip("=")
+
+
+# the longest cursor: an id of control characters, each escaped to six bytes
+CURSOR_MAX_CHARS = len(encode_cursor(("0" * SENT_AT_MAX_CHARS, "\x00" * ID_MAX_CHARS)))
 
 
 def decode_cursor(cursor) -> tuple[str, str]:
@@ -263,7 +269,9 @@ def decode_cursor(cursor) -> tuple[str, str]:
     if not (
         isinstance(position, list)
         and len(position) == 2
-        and all(isinstance(p, str) and 0 < len(p) <= ID_MAX_CHARS for p in position)
+        and all(isinstance(p, str) for p in position)
+        and 0 < len(position[0]) <= SENT_AT_MAX_CHARS
+        and 0 < len(position[1]) <= ID_MAX_CHARS
     ):
         raise bad
     try:

@@ -7,6 +7,8 @@ Messages: ``messageId`` key;
                           exists only until a device of the recipient has the message,
                           so "what is waiting for user X, oldest first" costs what it returns.
   ``conversation-index``  conversationId + sentAt: a conversation's history by time.
+  ``replies-index``       replyToMessageId, keys only. Sparse: the replies to a message,
+                          whose quotes of it go when it is deleted.
 
 A message's life, as stored:
   status      sent -> delivered -> read, only forward. ``delivered`` means a device of the
@@ -34,6 +36,7 @@ SENT, DELIVERED, READ = "sent", "delivered", "read"
 
 USER_INDEX = "connections-by-user"
 PENDING_INDEX = "pending-index"
+REPLIES_INDEX = "replies-index"
 CONVERSATION_INDEX = "conversation-index"
 
 # Connection ids never repeat and a connection's user and mode never change, so what
@@ -284,17 +287,44 @@ class Store:
 
     def mark_read(self, message_id: str, reader_id: str) -> str | None:
         """sent or delivered -> read. Returns the status it had, or None if it was read
-        already. A message still pending stays pending: marking it read does not give the
+        already or is deleted. A message still pending stays pending: marking it read does not give the
         recipient its content, sync does."""
         old = self._update(
             message_id,
             "SET #s = :read, readAt = :now",
-            "recipientId = :me AND #s IN (:sent, :delivered)",
+            "recipientId = :me AND #s IN (:sent, :delivered) AND attribute_not_exists(deletedAt)",
             {":me": reader_id, ":read": READ, ":sent": SENT, ":delivered": DELIVERED, ":now": now_iso()},
             {"#s": "status"},
             returns="UPDATED_OLD",
         )
         return old["status"] if old is not None else None
+
+    def replies_to(self, message_id: str):
+        """The ids of the replies that quote a message (one Query per 1 MB page)."""
+        start = None
+        while True:
+            kwargs = {"ExclusiveStartKey": start} if start else {}
+            page = self.db.query(
+                TableName=self.messages,
+                IndexName=REPLIES_INDEX,
+                KeyConditionExpression="replyToMessageId = :m",
+                ExpressionAttributeValues={":m": {"S": message_id}},
+                **kwargs,
+            )
+            yield from (i["messageId"]["S"] for i in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def unquote(self, reply_id: str, original_id: str) -> None:
+        """Remove a reply's quote of a deleted message; the pointer stays."""
+        self._update(
+            reply_id,
+            "REMOVE replyToContent, replyToSenderName",
+            "replyToMessageId = :m",
+            {":m": original_id},
+            returns="NONE",
+        )
 
     def soft_delete(self, message_id: str, sender_id: str) -> dict | None:
         """isDeleted=true and the content gone. None if the caller is not the sender."""

@@ -262,3 +262,25 @@ def test_a_sync_whose_post_fails_without_a_410_ends_with_more_and_continues(chat
     chat.send(device, {"action": "sync", "after": done["next"]})
     assert messages(chat.frames(device)) == ["m2", "m3"]
     assert sync_complete(chat.frames(device)) == {"count": 2, "more": False}
+
+
+@pytest.mark.parametrize("message_id", ["😀" * 128, "\x01" * 128, "é" * 128], ids=["emoji", "controls", "accents"])
+def test_the_cursor_of_the_longest_message_id_is_accepted_back(chat, message_id):
+    # Given a sync that stops right after a message whose id is as long as ids may be
+    alice = chat.online("alice")
+    chat.send(alice, send_frame(message_id, "bob"))
+    chat.send(alice, send_frame("after", "bob"))
+    phone = chat.online("bob", ack=True)
+
+    class TimeForOne:
+        calls = 0
+
+        def get_remaining_time_in_millis(self):
+            self.calls += 1
+            return 20_000 if self.calls <= 1 else 1_000
+
+    chat.send(phone, {"action": "sync"}, context=TimeForOne())
+    done = sync_complete(chat.take(phone))
+    # Then the server accepts the cursor it gave
+    chat.send(phone, {"action": "sync", "after": done["next"]})
+    assert messages(chat.frames(phone)) == ["after"]

@@ -9,12 +9,14 @@ from chat import protocol
 from harness import send_frame
 from stacks.config import DEFAULTS, MAX_CONTENT_BYTES_LIMIT
 
+ID_FIELDS = ("messageId", "conversationId", "senderId", "recipientId", "replyToMessageId", "replyToSenderId")
+
 
 def test_the_largest_allowed_message_with_the_largest_quote_fits_in_one_frame():
     # Given content and a quote at the largest maxContentBytes, and every other field at its maximum
     longest_id, longest_name = "i" * protocol.ID_MAX_CHARS, "n" * protocol.NAME_MAX_CHARS
     item = {
-        **dict.fromkeys(("messageId", "conversationId", "senderId", "recipientId", "replyToMessageId"), longest_id),
+        **dict.fromkeys(ID_FIELDS, longest_id),
         "senderName": longest_name,
         "replyToSenderName": longest_name,
         "content": "x" * MAX_CONTENT_BYTES_LIMIT,

@@ -89,12 +89,20 @@ def test_mark_read_costs_a_batch_get_plus_one_update_per_message_and_one_query_p
     assert calls == {"GetItem": 1, "BatchGetItem": 1, "UpdateItem": 2, "Query": 2}
 
 
-def test_delete_costs_one_update_and_two_queries(chat):
+def test_delete_costs_an_update_and_three_queries_plus_an_update_per_reply(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
+    # UpdateItem: the delete (conditional on the sender); Query: its replies, both users' connections
     assert counted(chat, lambda: chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})) == {
         "UpdateItem": 1,
-        "Query": 2,
+        "Query": 3,
+    }
+    chat.send(alice, send_frame("m2", "bob"))
+    chat.send(alice, send_frame("r1", "bob", replyToMessageId="m2"))
+    chat.send(alice, send_frame("r2", "bob", replyToMessageId="m2"))
+    assert counted(chat, lambda: chat.send(alice, {"action": "deleteMessage", "messageId": "m2"})) == {
+        "UpdateItem": 3,
+        "Query": 3,
     }
 
 

@@ -193,3 +193,14 @@ def test_a_message_to_yourself_reaches_your_other_devices_once(chat):
     chat.send(phone, send_frame("m1", "alice"))
     assert [f["type"] for f in chat.frames(laptop)] == ["message"]
     assert chat.frames(phone) == [ack("m1", "delivered")]
+
+
+def test_a_quote_names_who_really_wrote_the_original(chat):
+    # Given mallory's note to herself, signed with someone else's name
+    mallory, bob = chat.online("mallory"), chat.online("bob")
+    chat.send(mallory, send_frame("q1", "mallory", "I agree mallory gets $500", senderName="Alice"))
+    # When she replies to it in a message to bob
+    chat.send(mallory, send_frame("m1", "bob", "as agreed", replyToMessageId="q1"))
+    # Then bob's app can show who wrote the quote, whatever name they gave
+    data = chat.frames(bob)[0]["data"]
+    assert data["replyToSenderId"] == "mallory" and data["replyToSenderName"] == "Alice"

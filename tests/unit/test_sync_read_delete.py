@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from harness import messages, receipts, send_frame, sync_complete
 
 
@@ -173,3 +175,33 @@ def test_a_message_deleted_before_delivery_is_not_synced(chat):
     bob = chat.online("bob")
     chat.send(bob, {"action": "sync"})
     assert messages(chat.frames(bob)) == []
+
+
+def test_a_deleted_message_cannot_be_marked_read_and_its_sender_hears_nothing(chat):
+    # Given a message deleted before bob ever had it
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob", "never mind"))
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    chat.take(alice)
+    # When bob marks it read anyway
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
+    # Then nothing changes and alice hears no receipt for a message nobody got
+    assert chat.frames(alice) == [] and chat.message("m1")["status"] == "sent"
+
+
+def test_deleting_a_message_removes_its_text_from_the_replies_that_quote_it(chat):
+    # Given bob offline, and alice's message m0 quoted in her own reply m1 and in carol's reply
+    alice, carol = chat.online("alice"), chat.online("carol")
+    chat.send(alice, send_frame("m0", "bob", "my password is hunter2", senderName="Alice"))
+    chat.send(alice, send_frame("m1", "bob", "oops", replyToMessageId="m0"))
+    chat.send(carol, send_frame("c0", "carol", "hm"))
+    # When alice deletes m0
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m0"})
+    # Then bob's sync brings the reply without the deleted text, and nothing stored keeps it
+    bob = chat.online("bob")
+    chat.send(bob, {"action": "sync"})
+    [reply] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
+    assert reply["messageId"] == "m1" and reply["replyToMessageId"] == "m0"
+    assert "replyToContent" not in reply and "replyToSenderName" not in reply
+    assert not [item for item in chat.items("messages") if "hunter2" in json.dumps(item)]
