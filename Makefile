@@ -7,7 +7,8 @@
 #   make local     the whole backend on this machine: ws://127.0.0.1:$(PORT)
 #                  AUTH=token for real token checks, FRESH=1 to wipe stored data
 #   make token     a token for `make local AUTH=token`: make token USER=alice
-#   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000 (figures in docs/performance.md)
+#   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000, ACK=1 for clients in ack mode
+#                  (figures in docs/performance.md)
 #   make soak      load with clients dropping, vanishing and reconnecting: SOAK_CLIENTS=200 SOAK_MESSAGES=10000
 #                  DROP_RATE=0.01 ACK_SHARE=0.5 (the share of clients in ack mode)
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
@@ -20,6 +21,7 @@ AUTH ?= dev
 FRESH ?=
 LOCAL_ARGS ?=
 CLIENTS ?= 100
+ACK ?=
 MESSAGES ?= 2000
 SOAK_CLIENTS ?= 200
 SOAK_MESSAGES ?= 10000
@@ -81,7 +83,7 @@ token: install
 bench: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
 	python -m bench.bench --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
-		--clients $(CLIENTS) --messages $(MESSAGES)
+		--clients $(CLIENTS) --messages $(MESSAGES) $(if $(ACK),--ack)
 
 soak: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/soak/cdk.out

@@ -10,9 +10,13 @@ It prints throughput, delivery latency (send -> the recipient's receive), ack la
 DynamoDB requests per message (counted by the local stack's Lambda containers) and messages lost
 or duplicated, which must be zero. The floor is measured on the same machine in the
 same run: a raw WebSocket relay on loopback plus one DynamoDB request of each kind a
-warm send makes before the recipient can get the message (PutItem, Query, UpdateItem).
+warm send makes before the recipient can get the message (PutItem, Query, and without
+ack mode the UpdateItem that takes the lease).
 
-    python -m bench.bench --cdk-out .local/bench/cdk.out [--clients 100] [--messages 2000]
+With --ack the clients connect in ack mode and confirm each message they receive, and
+the DynamoDB requests per message include the confirmation's.
+
+    python -m bench.bench --cdk-out .local/bench/cdk.out [--clients 100] [--messages 2000] [--ack]
 """
 
 from __future__ import annotations
@@ -160,10 +164,12 @@ def dynamodb_latency(stack: Stack, rounds: int) -> dict[str, list[float]]:
 # ---- one message at a time ------------------------------------------------------------------
 
 
-async def unloaded(stack: Stack, rounds: int) -> list[float]:
+async def unloaded(stack: Stack, rounds: int, ack: bool) -> list[float]:
     """Delivery latency with nothing else going on: one sender, one recipient, one message
-    in flight. This is the figure to hold against the floor."""
-    connect = lambda user: websockets.connect(f"{stack.url}?userId={user}", compression=None)  # noqa: E731
+    in flight. This is the figure to hold against the floor. In ack mode the recipient
+    confirms each message, and the next is sent once the sender has heard delivered."""
+    mode = "&ack=1" if ack else ""
+    connect = lambda user: websockets.connect(f"{stack.url}?userId={user}{mode}", compression=None)  # noqa: E731
     async with connect("solo-alice") as alice, connect("solo-bob") as bob:
         for ws in (alice, bob):
             await ws.send(json.dumps({"action": "sync"}))
@@ -183,7 +189,10 @@ async def unloaded(stack: Stack, rounds: int) -> list[float]:
             await alice.send(json.dumps(frame))
             assert json.loads(await bob.recv())["data"]["messageId"] == frame["messageId"]
             times.append((time.perf_counter() - start) * 1000)
-            assert json.loads(await alice.recv())["type"] == "ack"
+            if ack:
+                await bob.send(json.dumps({"action": "markDelivered", "messageIds": [frame["messageId"]]}))
+            heard = {json.loads(await alice.recv())["type"] for _ in range(2 if ack else 1)}
+            assert heard == ({"ack", "receipt"} if ack else {"ack"}), heard
         return times
 
 
@@ -191,8 +200,8 @@ async def unloaded(stack: Stack, rounds: int) -> list[float]:
 
 
 class User:
-    def __init__(self, name: str, ws):
-        self.name, self.ws = name, ws
+    def __init__(self, name: str, ws, ack: bool):
+        self.name, self.ws, self.ack = name, ws, ack
         self.received: Counter = Counter()  # messageId -> times received
         self.acks: dict[str, asyncio.Future] = {}
         self.syncs = 0  # syncComplete frames received
@@ -205,8 +214,10 @@ class User:
             if kind == "message":
                 mid = data["messageId"]
                 self.received[mid] += 1
-                if mid in sent_at and self.received[mid] == 1 and data.get("status") == "delivered":
+                if mid in sent_at and self.received[mid] == 1:
                     delivery_ms.append((time.perf_counter() - sent_at[mid]) * 1000)
+                if self.ack:  # stored: confirm it, as an app does
+                    await self.ws.send(json.dumps({"action": "markDelivered", "messageIds": [mid]}))
             elif kind == "syncComplete":
                 self.syncs += 1
             elif kind == "ack" and data["messageId"] in self.acks:
@@ -218,11 +229,12 @@ class User:
                     future.set_result("error")
 
 
-async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict:
+async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bool) -> dict:
     rng = random.Random(seed)
-    users = [User(f"bench-{i:04d}", None) for i in range(n_clients)]
+    users = [User(f"bench-{i:04d}", None, ack) for i in range(n_clients)]
+    mode = "&ack=1" if ack else ""
     for user in users:
-        user.ws = await websockets.connect(f"{stack.url}?userId={user.name}", max_size=None, compression=None)
+        user.ws = await websockets.connect(f"{stack.url}?userId={user.name}{mode}", max_size=None, compression=None)
     sent_at: dict[str, float] = {}
     delivery_ms: list[float] = []
     ack_ms: list[float] = []
@@ -262,6 +274,9 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict
     # an invocation is counted when it returns, a little after its ack: read once all have
     sent = before.get("sendMessage", {}).get("invocations", 0) + n_messages
     await until(lambda: invocations(stack, "sendMessage") >= sent, timeout=60, what="every send's invocation done")
+    if ack:  # and every confirmation, which is part of what a message costs in ack mode
+        confirmed = before.get("markDelivered", {}).get("invocations", 0) + n_messages
+        await until(lambda: invocations(stack, "markDelivered") >= confirmed, timeout=60, what="every confirmation")
     after = stack.stats()
 
     for user in users:  # anything not delivered live arrives now, before each syncComplete
@@ -274,8 +289,10 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int) -> dict
 
     lost = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] == 0]
     duplicated = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] > 1]
-    send_before, send_after = before.get("sendMessage", {}), after.get("sendMessage", {})
-    dynamodb = {k: send_after.get(k, 0) - send_before.get(k, 0) for k in send_after if k.startswith("dynamodb.")}
+    dynamodb: Counter = Counter()
+    for route in ("sendMessage", "markDelivered"):
+        route_before, route_after = before.get(route, {}), after.get(route, {})
+        dynamodb.update({k: v - route_before.get(k, 0) for k, v in route_after.items() if k.startswith("dynamodb.")})
     return {
         "elapsed_s": elapsed,
         "throughput": n_messages / elapsed,
@@ -318,6 +335,7 @@ def start_stack(args) -> Stack:
 def main(argv=None) -> int:
     parser = load_parser(__doc__, "bench", clients=100, messages=2000)
     parser.add_argument("--floor-rounds", type=int, default=300)
+    parser.add_argument("--ack", action="store_true", help="clients in ack mode, confirming what they receive")
     args = parser.parse_args(argv)
     if args.clients < 2 or args.messages < 1:
         parser.error("need at least 2 clients and 1 message")
@@ -326,13 +344,16 @@ def main(argv=None) -> int:
     stack = start_stack(args)
     try:
         db = dynamodb_latency(stack, args.floor_rounds)
-        solo = asyncio.run(unloaded(stack, args.floor_rounds))
-        result = asyncio.run(load(stack, args.clients, args.messages, args.seed))
+        solo = asyncio.run(unloaded(stack, args.floor_rounds, args.ack))
+        result = asyncio.run(load(stack, args.clients, args.messages, args.seed, args.ack))
     finally:
         stack.stop()
 
     relay_p50 = percentile(relay, 50)
-    db_p50 = {op: percentile(times, 50) for op, times in db.items()}
+    # what a send must do before the recipient's post: store and look up, and without ack
+    # mode also take the lease; the confirmation comes after the post
+    before_post = ("PutItem", "Query") if args.ack else ("PutItem", "Query", "UpdateItem")
+    db_p50 = {op: percentile(db[op], 50) for op in before_post}
     floor = relay_p50 + sum(db_p50.values())
     solo_p50 = percentile(solo, 50)
     ops = ", ".join(f"{op} {n:.2f}" for op, n in result["dynamodb_by_operation"].items())
@@ -346,7 +367,11 @@ def main(argv=None) -> int:
         ("one at a time", f"delivery {summary(solo)} ({len(solo)} messages, one in flight)"),
         ("floor", f"{floor:.2f} ms = relay p50 {relay_p50:.2f} + DynamoDB p50 {floor_parts}"),
         ("ratio", f"one-at-a-time delivery p50 / floor = {solo_p50 / floor:.2f} (aim: under 2)"),
-        ("load", f"{args.clients} clients, {args.messages} messages, {args.workers} workers per function"),
+        (
+            "load",
+            f"{args.clients} clients{' in ack mode' if args.ack else ''}, {args.messages} messages, "
+            f"{args.workers} workers per function",
+        ),
         ("throughput", f"{result['throughput']:.0f} messages/s ({result['elapsed_s']:.1f} s)"),
         ("delivery", f"{summary(result['delivery_ms'])} ({len(result['delivery_ms'])} delivered live)"),
         ("ack", f"{summary(result['ack_ms'])} (acks: {result['acks']})"),

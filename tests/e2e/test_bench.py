@@ -35,3 +35,29 @@ def test_the_bench_runs_and_every_message_arrives_exactly_once(dev_cdk_out, tmp_
     printed = capsys.readouterr().out
     for label in ("one at a time", "floor", "throughput", "delivery", "ack", "dynamodb", "lost"):
         assert f"\n{label} " in printed or printed.startswith(label)
+
+
+def test_the_bench_in_ack_mode_counts_the_confirmations_too(dev_cdk_out, tmp_path):
+    figures = tmp_path / "figures.json"
+    code = bench.main(
+        [
+            "--cdk-out",
+            str(dev_cdk_out),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--clients",
+            "3",
+            "--messages",
+            "30",
+            "--floor-rounds",
+            "5",
+            "--ack",
+            "--json",
+            str(figures),
+        ]
+    )
+    result = json.loads(figures.read_text())
+    assert code == 0 and result["lost"] == 0 and result["duplicated"] == 0 and result["errors"] == 0
+    assert result["acks"] == {"sent": 30}  # confirmed by the devices afterwards, not by the sends
+    # a send (PutItem, Query x2) and its confirmation (BatchGetItem, UpdateItem, Query): the README's ack-mode rows
+    assert result["dynamodb_by_operation"] == {"BatchGetItem": 1.0, "PutItem": 1.0, "Query": 3.0, "UpdateItem": 1.0}

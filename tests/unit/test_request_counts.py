@@ -115,9 +115,12 @@ def test_bad_input_costs_nothing(chat):
 def test_no_action_ever_scans(chat):
     seen = Counter()
     chat.client.meta.events.register("before-call.dynamodb.Scan", lambda **kw: seen.update(["Scan"]))
-    alice, bob = chat.online("alice"), chat.online("bob")
+    alice, bob, phone = chat.online("alice"), chat.online("bob"), chat.online("bob", ack=True)
     chat.send(alice, send_frame("m1", "bob"))
+    chat.send(alice, send_frame("m2", "bob", replyToMessageId="m1"))
     chat.send(bob, {"action": "sync"})
+    chat.send(phone, {"action": "sync"})
+    chat.send(phone, {"action": "markDelivered", "messageIds": ["m1", "m2"]})
     chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
     chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
     chat.disconnect(bob)
