@@ -158,11 +158,9 @@ def pending_messages(stack: Stack) -> int:
 
 
 async def settled(stack: Stack) -> None:
-    """Until every invocation in flight has returned: the stack's counters stop moving."""
-    last = None
-    while (now := await asyncio.to_thread(stack.stats)) != last:
-        last = now
-        await asyncio.sleep(0.5)
+    """Until no client frame is queued at the gateway and no invocation is running."""
+    idle = {"frames": 0, "invocations": 0}
+    await until(lambda: stack.in_flight() == idle, timeout=120, what="the local stack idle")
 
 
 async def sync_all(clients: list[Client]) -> None:

@@ -67,6 +67,7 @@ class Container:
                 raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout=self.timeout_s)
             except TimeoutError:
                 self.log(f"[{self.name}] Task timed out after {self.timeout_s:.2f} seconds")
+                self.proc.kill()  # at once, as Lambda does: nothing of it may run past its deadline
                 await self.stop()
                 raise InvocationError("Task timed out") from None
             except (BrokenPipeError, ConnectionResetError):
@@ -103,6 +104,7 @@ class FunctionPool:
 
     def __init__(self, name: str, spec: dict, code_dir: Path, env: dict[str, str], size: int, log):
         self.name = name
+        self.in_flight = 0
         self.containers = [
             Container(f"{name}#{i}" if size > 1 else name, spec["handler"], code_dir, env, float(spec["timeout"]), log)
             for i in range(size)
@@ -113,7 +115,11 @@ class FunctionPool:
 
     async def invoke(self, event: dict, key: str) -> dict:
         container = self.containers[zlib.crc32(key.encode()) % len(self.containers)]
-        return await container.invoke(event)
+        self.in_flight += 1  # waiting for its container, or running
+        try:
+            return await container.invoke(event)
+        finally:
+            self.in_flight -= 1
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.containers))

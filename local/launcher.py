@@ -86,6 +86,12 @@ class LocalStackProcess:
         with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
             return json.load(reply)
 
+    def in_flight(self) -> dict:
+        """Client frames queued and invocations running right now (/@local/in-flight)."""
+        url = f"http://127.0.0.1:{self.port}/@local/in-flight"
+        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
+            return json.load(reply)
+
     def dynamodb(self):
         import boto3
 

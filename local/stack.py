@@ -116,7 +116,11 @@ class LocalStack:
             port=self.port,
             idle_timeout_s=self.idle_timeout_s,
             handshake_delay_s=self.handshake_delay_s,
-            extra_routes=[web.get("/@local/stats", self._serve_stats), *(self.issuer.routes() if self.issuer else [])],
+            extra_routes=[
+                web.get("/@local/stats", self._serve_stats),
+                web.get("/@local/in-flight", self._serve_in_flight),
+                *(self.issuer.routes() if self.issuer else []),
+            ],
             log=self.log,
         )
         await self.gateway.start()
@@ -129,6 +133,13 @@ class LocalStack:
         for pool in self.pools.values():
             stats.update(pool.stats())
         return web.json_response(stats)
+
+    async def _serve_in_flight(self, request: web.Request) -> web.Response:
+        """Not part of API Gateway: client frames waiting for or in an invocation, and
+        invocations running, so a load test can tell when everything has settled."""
+        queued = sum(conn.inbox.qsize() for conn in self.gateway.connections.values()) if self.gateway else 0
+        running = sum(pool.in_flight for pool in self.pools.values())
+        return web.json_response({"frames": queued, "invocations": running})
 
     def _create_tables(self, template: dict) -> dict[str, str]:
         import boto3

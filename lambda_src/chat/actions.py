@@ -57,7 +57,7 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         raise protocol.ProtocolError(protocol.FORBIDDEN, "senderId is not the user of this connection", msg.message_id)
     quote = {}
     if msg.reply_to is not None:  # a reply may only point at a message its sender can see
-        original = inv.store.get_message(msg.reply_to)
+        original = inv.store.get_message(msg.reply_to, consistent=True)  # a delete just now counts
         if original is None or inv.user_id not in (original.get("senderId"), original.get("recipientId")):
             # one answer for "missing" and "not yours", so ids cannot be probed
             raise protocol.ProtocolError(
@@ -119,8 +119,11 @@ def _deliver_new(inv: Invocation, item: dict) -> str:
     if legacy:
         status = _post_confirming(inv, item, legacy)
     if sender != recipient:  # the sender's other devices see the message too
-        others = [c.id for c in inv.delivery.connections_of(sender) if c.id != inv.connection_id]
-        inv.delivery.post_each(others, protocol.message_frame({**item, "status": status}))
+        try:
+            others = [c.id for c in inv.delivery.connections_of(sender) if c.id != inv.connection_id]
+            inv.delivery.post_each(others, protocol.message_frame({**item, "status": status}))
+        except Exception as exc:  # the status stands: a confirmed message gets no later receipt
+            log("warning", "copies_failed", connectionId=inv.connection_id, error=type(exc).__name__)
     return status
 
 
@@ -138,19 +141,22 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
             return SENT  # another invocation is posting it, or a device confirmed it meanwhile
         if inv.delivery.post_each(connection_ids, frame):
             if inv.store.confirm(message_id, recipient) != DELIVERED:
-                return SENT  # confirmed meanwhile by a device: its receipt told the sender
+                # confirmed meanwhile by an ack device, or marked read: that sent the sender's receipts
+                return SENT
             _delivered(inv, message_id, "post")
             return DELIVERED
         inv.store.release(message_id, lease)
         if attempt == 0:
-            # again: connections that appeared meanwhile, and those that answered 410 (the
-            # frame did not get there: one in its handshake takes it now), never one that
-            # failed otherwise, which may have the frame already (a timeout)
+            # again: connections that appeared meanwhile, and young ones that answered 410 (in
+            # their handshake, the frame did not get there), never one that failed otherwise,
+            # which may have the frame already (a timeout)
             devices = inv.delivery.connections_of(recipient, fresh=True)
             connection_ids = [
                 c.id
                 for c in devices
-                if not c.ack and c.id != inv.connection_id and (c.id not in tried or c.id in inv.delivery.gone)
+                if not c.ack
+                and c.id != inv.connection_id
+                and (c.id not in tried or (c.id in inv.delivery.gone and inv.store.in_handshake(c)))
             ]
             if not connection_ids:
                 break
@@ -237,11 +243,23 @@ def _own_messages(inv: Invocation, ids: list[str], verb: str) -> dict[str, dict]
     return items
 
 
+def _out_of_time(inv: Invocation, message_id: str, action: str) -> bool:
+    """Before each message of a batch: is there time to change it and tell its sender?
+    If not, the client is told to send the frame again (the messages done are no-ops then)."""
+    if inv.has_time_for(WORST_DYNAMODB_MS, WORST_DYNAMODB_MS, WORST_POST_MS):
+        return False
+    message = f"out of time at this message; send {action} again (what is done stays done)"
+    inv.delivery.reply(protocol.error_frame(protocol.INTERNAL, message, message_id))
+    return True
+
+
 def mark_delivered(inv: Invocation, ids: list[str]) -> None:
     """A device of the recipient has these messages: they leave sync, and each sender
     gets one delivered receipt. Confirming again changes nothing and sends nothing."""
     items = _own_messages(inv, ids, "delivered")
     for message_id in ids:
+        if _out_of_time(inv, message_id, "markDelivered"):
+            return
         item = items[message_id]
         if "pendingFor" in item and inv.store.confirm(message_id, inv.user_id, item["status"]) == DELIVERED:
             _delivered(inv, message_id, "markDelivered")
@@ -258,6 +276,8 @@ def mark_read(inv: Invocation, ids: list[str]) -> None:
         item = items[message_id]
         if item["status"] == READ or item.get("isDeleted"):
             continue  # read already, or deleted: there is nothing to read
+        if _out_of_time(inv, message_id, "markRead"):
+            break
         was = inv.store.mark_read(message_id, inv.user_id)
         if was is None:
             continue

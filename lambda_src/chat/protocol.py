@@ -106,8 +106,8 @@ def ensure_fits(frame: dict, message_id: str | None = None) -> None:
     if size > FRAME_LIMIT_BYTES:
         raise ProtocolError(
             BAD_REQUEST,
-            f"this message would be a {size}-byte frame with its reply quote; frames are limited to "
-            f"{FRAME_LIMIT_BYTES} bytes",
+            f"this message would be a {size}-byte frame (JSON escapes and any reply quote included); frames are "
+            f"limited to {FRAME_LIMIT_BYTES} bytes",
             message_id,
         )
 

@@ -88,6 +88,7 @@ class Connection:
     user_id: str
     ack: bool  # the client confirms what it receives (markDelivered)
     ttl: int
+    connected_at: int
 
 
 class Store:
@@ -131,6 +132,10 @@ class Store:
             raise
         self._connections.pop(connection_id, None)
         return True
+
+    def in_handshake(self, connection: Connection) -> bool:
+        """Whether a 410 from this connection may mean its handshake is not done yet."""
+        return connection.connected_at >= int(self.clock()) - HANDSHAKE_GRACE_SECONDS
 
     def connection(self, connection_id: str) -> Connection | None:
         """A live connection: its user and mode; None if unknown or past its ttl.
@@ -330,7 +335,8 @@ class Store:
         """isDeleted=true and the content gone. None if the caller is not the sender."""
         return self._update(
             message_id,
-            "SET isDeleted = :true, deletedAt = :now REMOVE #c, replyToContent, pendingFor, leaseUntil",
+            "SET isDeleted = :true, deletedAt = :now"
+            " REMOVE #c, replyToContent, replyToSenderName, pendingFor, leaseUntil",
             "senderId = :me",
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
@@ -338,4 +344,6 @@ class Store:
 
 
 def _connection(row: dict) -> Connection:
-    return Connection(row["connectionId"], row["userId"], bool(row.get("ack", False)), row.get("ttl", 0))
+    return Connection(
+        row["connectionId"], row["userId"], bool(row.get("ack", False)), row.get("ttl", 0), row.get("connectedAt", 0)
+    )

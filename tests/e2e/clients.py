@@ -38,14 +38,15 @@ class Client:
     async def collect(self, n: int, type_: str, timeout: float = TIMEOUT) -> list[dict]:
         return [await self.next(type_, timeout) for _ in range(n)]
 
-    async def quiet(self, seconds: float = 0.5) -> list[dict]:
-        """Frames that arrive within a short wait (expected: none)."""
-        extra = []
-        try:
-            while True:
-                extra.append(json.loads(await asyncio.wait_for(self.ws.recv(), seconds)))
-        except TimeoutError:
-            return extra
+    async def synced(self) -> list[dict]:
+        """Send sync; every frame that comes before its syncComplete. Whatever was posted to
+        this connection before the sync ran comes first (one connection's frames keep their
+        order), so once the invocations that could post have returned, this shows all they sent."""
+        await self.send({"action": "sync"})
+        frames = []
+        while (frame := await self.next())["type"] != "syncComplete":
+            frames.append(frame)
+        return frames
 
     async def close(self) -> None:
         await self.ws.close()

@@ -284,3 +284,43 @@ def test_the_cursor_of_the_longest_message_id_is_accepted_back(chat, message_id)
     # Then the server accepts the cursor it gave
     chat.send(phone, {"action": "sync", "after": done["next"]})
     assert messages(chat.frames(phone)) == ["after"]
+
+
+def test_a_failure_after_confirming_still_tells_the_sender_delivered(chat, monkeypatch):
+    # Given bob online without ack mode, and the lookup of alice's other devices failing
+    alice, laptop = chat.online("alice"), chat.online("bob")
+    lookup = chat.store.live_connections
+
+    def failing_for_alice(user):
+        if user == "alice":
+            raise RuntimeError("throttled")
+        return lookup(user)
+
+    monkeypatch.setattr(chat.store, "live_connections", failing_for_alice)
+    # When alice sends, the post to bob's laptop confirms it
+    chat.send(alice, send_frame("m1", "bob"))
+    assert messages(chat.frames(laptop)) == ["m1"] and chat.message("m1")["status"] == "delivered"
+    # Then the ack says so: no receipt will ever follow for it
+    assert chat.frames(alice) == [ack("m1", "delivered")]
+
+
+def test_a_confirmation_that_runs_out_of_time_says_where_it_stopped_and_can_be_sent_again(chat):
+    alice, phone = chat.online("alice"), chat.online("bob", ack=True)
+    for mid in ("m1", "m2", "m3"):
+        chat.send(alice, send_frame(mid, "bob"))
+    chat.take(alice)
+
+    class TimeForOne:
+        calls = 0
+
+        def get_remaining_time_in_millis(self):
+            self.calls += 1
+            return 20_000 if self.calls <= 3 else 1_000  # one message: its check, its receipt's two
+
+    chat.take(phone)
+    chat.send(phone, confirm("m1", "m2", "m3"), context=TimeForOne())
+    [error] = chat.take(phone)
+    assert error["data"]["code"] == "INTERNAL" and error["data"]["messageId"] == "m2"
+    assert [chat.message(m)["status"] for m in ("m1", "m2", "m3")] == ["delivered", "sent", "sent"]
+    chat.send(phone, confirm("m1", "m2", "m3"))
+    assert receipts(chat.frames(alice)) == [("m1", "delivered"), ("m2", "delivered"), ("m3", "delivered")]

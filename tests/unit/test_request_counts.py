@@ -125,3 +125,19 @@ def test_no_action_ever_scans(chat):
     chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
     chat.disconnect(bob)
     assert seen == Counter()
+
+
+def test_a_send_whose_every_post_fails_costs_two_more_and_retries_only_a_connection_in_its_handshake(chat):
+    alice, old = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m0", "bob"))  # warm
+    chat.api.gone.add(old)
+    chat.later(60)  # bob's connection died a minute ago
+    # lease, release, one more look at bob's connections (the dead one is not tried again), its row deleted
+    calls = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
+    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 2, "DeleteItem": 1}
+    # a connection that answers 410 in its first seconds may be in its handshake: it is tried once more
+    young = chat.online("bob")
+    chat.api.gone.add(young)
+    calls = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
+    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 4, "DeleteItem": 1}  # (the delete keeps a young row)
+    assert [f["type"] for f in chat.frames(young)] == []  # (the fake drops what a gone connection is sent)
