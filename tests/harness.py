@@ -167,6 +167,17 @@ class Chat:
         return self.store.get_message(message_id, consistent=True)
 
 
+class TimeFor:
+    """A Lambda context whose time runs out after the first `checks` looks at the clock."""
+
+    def __init__(self, checks: int):
+        self.checks = checks
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.checks -= 1
+        return 20_000 if self.checks >= 0 else 1_000
+
+
 def messages(frames: list[dict]) -> list[str]:
     """The ids of the message frames, in order."""
     return [f["data"]["messageId"] for f in frames if f["type"] == "message"]

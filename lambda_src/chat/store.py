@@ -153,23 +153,25 @@ class Store:
                 self._connections.popitem(last=False)
         return found if found.ttl > self.clock() else None
 
-    def live_connections(self, user_id: str) -> list[Connection]:
-        """Every unexpired connection of a user (one Query per 1 MB page)."""
-        now = self.clock()
-        found, start = [], None
+    def _query(self, start: dict | None = None, **query):
+        """Every item a Query finds, one request per page (1 MB, or Limit), read lazily."""
         while True:
-            kwargs = {"ExclusiveStartKey": start} if start else {}
-            page = self.db.query(
-                TableName=self.connections,
-                IndexName=USER_INDEX,
-                KeyConditionExpression="userId = :u",
-                ExpressionAttributeValues={":u": {"S": user_id}},
-                **kwargs,
-            )
-            found += [c for c in (_connection(from_item(i)) for i in page.get("Items", [])) if c.ttl > now]
+            page = self.db.query(**query, **({"ExclusiveStartKey": start} if start else {}))
+            yield from page.get("Items", [])
             start = page.get("LastEvaluatedKey")
             if not start:
-                return found
+                return
+
+    def live_connections(self, user_id: str) -> list[Connection]:
+        """Every unexpired connection of a user."""
+        now = self.clock()
+        rows = self._query(
+            TableName=self.connections,
+            IndexName=USER_INDEX,
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues={":u": {"S": user_id}},
+        )
+        return [c for c in (_connection(from_item(row)) for row in rows) if c.ttl > now]
 
     # ---- messages ------------------------------------------------------------
 
@@ -213,25 +215,20 @@ class Store:
 
     def pending(self, user_id: str, after: tuple[str, str] | None = None, page_size: int = 100):
         """Every message a device of the user does not have yet, oldest first, from after
-        the (sentAt, messageId) position if given: one Query per page, read lazily."""
+        the (sentAt, messageId) position if given: one Query per page_size, read lazily."""
         start = (
             {"pendingFor": {"S": user_id}, "sentAt": {"S": after[0]}, "messageId": {"S": after[1]}} if after else None
         )
-        while True:
-            kwargs = {"ExclusiveStartKey": start} if start else {}
-            page = self.db.query(
-                TableName=self.messages,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="pendingFor = :u",
-                ExpressionAttributeValues={":u": {"S": user_id}},
-                ScanIndexForward=True,
-                Limit=page_size,
-                **kwargs,
-            )
-            yield from (from_item(i) for i in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
+        rows = self._query(
+            start,
+            TableName=self.messages,
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="pendingFor = :u",
+            ExpressionAttributeValues={":u": {"S": user_id}},
+            ScanIndexForward=True,
+            Limit=page_size,
+        )
+        return (from_item(row) for row in rows)
 
     def _update(self, message_id: str, update: str, condition: str, values: dict, names=None, returns="ALL_NEW"):
         """A conditional UpdateItem; the returned attributes, or None if the condition did not hold."""
@@ -305,21 +302,14 @@ class Store:
         return old["status"] if old is not None else None
 
     def replies_to(self, message_id: str):
-        """The ids of the replies that quote a message (one Query per 1 MB page)."""
-        start = None
-        while True:
-            kwargs = {"ExclusiveStartKey": start} if start else {}
-            page = self.db.query(
-                TableName=self.messages,
-                IndexName=REPLIES_INDEX,
-                KeyConditionExpression="replyToMessageId = :m",
-                ExpressionAttributeValues={":m": {"S": message_id}},
-                **kwargs,
-            )
-            yield from (i["messageId"]["S"] for i in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
+        """The ids of the replies that quote a message."""
+        rows = self._query(
+            TableName=self.messages,
+            IndexName=REPLIES_INDEX,
+            KeyConditionExpression="replyToMessageId = :m",
+            ExpressionAttributeValues={":m": {"S": message_id}},
+        )
+        return (row["messageId"]["S"] for row in rows)
 
     def unquote(self, reply_id: str, original_id: str) -> None:
         """Remove a reply's quote of a deleted message; the pointer stays."""

@@ -69,3 +69,10 @@ def processes_mentioning(text: str) -> list[int]:
         if text in cmdline:
             found.append(int(pid))
     return found
+
+
+def connection_ids(stack) -> list[str]:
+    """The connection ids the Connections table holds (a test-only look at the table)."""
+    db = stack.dynamodb()
+    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
+    return [item["connectionId"]["S"] for item in db.scan(TableName=table)["Items"]]

@@ -9,25 +9,16 @@ import json
 from bench import bench
 
 
-def test_the_bench_runs_and_every_message_arrives_exactly_once(dev_cdk_out, tmp_path, capsys):
+def run_bench(cdk_out, tmp_path, *flags: str) -> tuple[int, dict]:
+    """A tiny make bench: 3 clients, 30 messages. Its exit code and its figures."""
     figures = tmp_path / "figures.json"
-    code = bench.main(
-        [
-            "--cdk-out",
-            str(dev_cdk_out),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--clients",
-            "3",
-            "--messages",
-            "30",
-            "--floor-rounds",
-            "5",
-            "--json",
-            str(figures),
-        ]
-    )
-    result = json.loads(figures.read_text())
+    args = ["--cdk-out", str(cdk_out), "--state-dir", str(tmp_path / "state"), "--json", str(figures)]
+    code = bench.main([*args, *"--clients 3 --messages 30 --floor-rounds 5".split(), *flags])
+    return code, json.loads(figures.read_text())
+
+
+def test_the_bench_runs_and_every_message_arrives_exactly_once(dev_cdk_out, tmp_path, capsys):
+    code, result = run_bench(dev_cdk_out, tmp_path)
     assert code == 0 and result["lost"] == 0 and result["duplicated"] == 0 and result["errors"] == 0
     assert result["acks"] == {"delivered": 30}  # everyone was online
     # warm sends to an online recipient without ack mode: PutItem, Query x2, UpdateItem x2 (the README's "5 warm")
@@ -38,25 +29,7 @@ def test_the_bench_runs_and_every_message_arrives_exactly_once(dev_cdk_out, tmp_
 
 
 def test_the_bench_in_ack_mode_counts_the_confirmations_too(dev_cdk_out, tmp_path):
-    figures = tmp_path / "figures.json"
-    code = bench.main(
-        [
-            "--cdk-out",
-            str(dev_cdk_out),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--clients",
-            "3",
-            "--messages",
-            "30",
-            "--floor-rounds",
-            "5",
-            "--ack",
-            "--json",
-            str(figures),
-        ]
-    )
-    result = json.loads(figures.read_text())
+    code, result = run_bench(dev_cdk_out, tmp_path, "--ack")
     assert code == 0 and result["lost"] == 0 and result["duplicated"] == 0 and result["errors"] == 0
     assert result["acks"] == {"sent": 30}  # confirmed by the devices afterwards, not by the sends
     # a send (PutItem, Query x2) and its confirmation (BatchGetItem, UpdateItem, Query): the README's ack-mode rows

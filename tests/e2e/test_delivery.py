@@ -3,13 +3,11 @@ devices that die without a close frame, confirmation, and hostile frames."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import websockets
 
 from chat.store import Store
-from clients import Client, run
+from clients import Client, connection_ids, run
 from harness import send_frame
 from local.waiting import until
 
@@ -85,7 +83,7 @@ def test_a_frame_nested_too_deep_to_parse_is_refused_and_the_connection_keeps_se
         assert (await alice.next("error"))["data"]["code"] == "BAD_REQUEST"
         assert await sync(alice) == ([], {"count": 0, "more": False})
         await alice.close()
-        await until(lambda: not _rows(stack), what="$disconnect removing alice's row")
+        await until(lambda: not connection_ids(stack), what="$disconnect removing alice's row")
 
     run(scenario())
 
@@ -98,7 +96,7 @@ def test_a_user_id_with_a_line_break_is_refused(stack, user):
         assert refused.value.response.status_code == 401
 
     run(scenario())
-    assert _rows(stack) == []
+    assert connection_ids(stack) == []
 
 
 def test_connect_with_an_unknown_ack_value_is_refused_with_400(stack):
@@ -108,12 +106,6 @@ def test_connect_with_an_unknown_ack_value_is_refused_with_400(stack):
         assert refused.value.response.status_code == 400
 
     run(scenario())
-
-
-def _rows(stack) -> list[dict]:
-    db = stack.dynamodb()
-    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
-    return [json.dumps(i) for i in db.scan(TableName=table)["Items"]]  # test-only look at the table
 
 
 def test_a_sync_cursor_continues_on_the_real_server_even_when_its_message_has_left_sync(stack):

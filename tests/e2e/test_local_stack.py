@@ -11,7 +11,7 @@ import sys
 import pytest
 import websockets
 
-from clients import Client, processes_mentioning, run
+from clients import Client, connection_ids, processes_mentioning, run
 from harness import send_frame
 from local.waiting import until, wait_until
 
@@ -177,9 +177,9 @@ def test_connect_is_refused_before_the_upgrade_without_a_user(stack):
 def test_disconnect_runs_on_an_abrupt_close(stack):
     async def scenario():
         bob = await Client.connect(stack.url, "bob")
-        assert _connection_rows(stack) == 1  # written by $connect, before the handshake completed
+        assert len(connection_ids(stack)) == 1  # written by $connect, before the handshake completed
         bob.ws.transport.abort()  # no close frame, TCP reset
-        await until(lambda: _connection_rows(stack) == 0, what="$disconnect removing the aborted connection")
+        await until(lambda: len(connection_ids(stack)) == 0, what="$disconnect removing the aborted connection")
 
     run(scenario())
 
@@ -202,12 +202,6 @@ def _age_connections(stack, seconds: int) -> None:
         )
 
 
-def _connection_rows(stack) -> int:
-    db = stack.dynamodb()
-    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
-    return db.scan(TableName=table, Select="COUNT")["Count"]  # test-only look at the table
-
-
 @pytest.mark.parametrize("dead", ["bob", "alice"], ids=["recipient's device", "sender's other device"])
 def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(stack, dead):
     # Given a connection row that outlives its connection (the stack crashed: no close frame, no $disconnect)
@@ -217,7 +211,7 @@ def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(s
     run(before())
     stack.kill()
     stack.start()
-    assert _connection_rows(stack) == 1
+    assert len(connection_ids(stack)) == 1
     _age_connections(stack, 3600)  # it died an hour ago, well past any handshake
 
     async def after():
@@ -225,7 +219,7 @@ def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(s
         alice = await Client.connect(stack.url, "alice")
         await alice.send(send_frame("m1", "bob"))
         assert (await alice.next("ack"))["data"]["status"] == "sent"
-        await until(lambda: _connection_rows(stack) == 1, what="the dead row removed: alice's live one only")
+        await until(lambda: len(connection_ids(stack)) == 1, what="the dead row removed: alice's live one only")
         await until(lambda: '"event":"connection_gone"' in stack.log.read_text(), what="the 410 in the log")
         # And the message waits: bob gets it, once, when he comes back and syncs
         bob = await Client.connect(stack.url, "bob")
@@ -260,7 +254,7 @@ def test_ctrl_c_closes_every_connection_and_runs_disconnect_for_each(stack):
     async def scenario():
         # Given two users connected
         alice, bob = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "bob")
-        assert _connection_rows(stack) == 2
+        assert len(connection_ids(stack)) == 2
         # When the developer presses Ctrl-C (the terminal signals the whole process group)
         await asyncio.to_thread(stack.stop)
         # Then each client is told the server is going away
@@ -272,7 +266,7 @@ def test_ctrl_c_closes_every_connection_and_runs_disconnect_for_each(stack):
     run(scenario())
     # and $disconnect ran for both before the database stopped: a restart finds no rows
     stack.start()
-    assert _connection_rows(stack) == 0
+    assert len(connection_ids(stack)) == 0
     assert "$disconnect failed" not in stack.log.read_text()
 
 
@@ -358,7 +352,7 @@ def test_the_connections_api_refuses_a_post_over_32_kb_as_api_gateway_does(stack
 
     async def scenario():
         alice = await Client.connect(stack.url, "alice")
-        [row] = _connection_ids(stack)
+        [row] = connection_ids(stack)
         url = f"http://127.0.0.1:{stack.port}/production/@connections/{row}"
         with pytest.raises(urllib.error.HTTPError) as refused:
             await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url, data=b"x" * (32 * 1024 + 1)))
@@ -379,12 +373,6 @@ def test_a_longest_reply_to_a_longest_message_crosses_the_gateway(stack):
         assert reply["messageId"] == "m1" and reply["replyToContent"] == "b" * 12288
 
     run(scenario())
-
-
-def _connection_ids(stack) -> list[str]:
-    db = stack.dynamodb()
-    table = next(t for t in db.list_tables()["TableNames"] if "Connections" in t)
-    return [i["connectionId"]["S"] for i in db.scan(TableName=table)["Items"]]  # test-only look at the table
 
 
 def test_reconnecting_under_a_stream_of_sends_orphans_no_connection(stack):

@@ -8,7 +8,7 @@ import pytest
 
 from chat.actions import MAX_LEASE_MS
 from chat.aws import WORST_DYNAMODB_MS, WORST_POST_MS
-from harness import ack, messages, receipts, send_frame, sync_complete
+from harness import TimeFor, ack, messages, receipts, send_frame, sync_complete
 from local.template import functions
 
 
@@ -113,19 +113,12 @@ def test_a_stopped_sync_continues_from_its_cursor_without_repeats(chat):
         chat.send(alice, send_frame(mid, "bob"))
     phone = chat.online("bob", ack=True)
 
-    class TimeForFour:
-        calls = 0
-
-        def get_remaining_time_in_millis(self):
-            self.calls += 1
-            return 20_000 if self.calls <= 4 else 1_000
-
     # When it syncs, it stops with more and a cursor; syncing from the cursor continues
-    chat.send(phone, {"action": "sync"}, context=TimeForFour())
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=4))
     first = chat.take(phone)
     done = sync_complete(first)
     assert messages(first) == ids[:4] and done["count"] == 4 and done["more"] is True
-    chat.send(phone, {"action": "sync", "after": done["next"]}, context=TimeForFour())
+    chat.send(phone, {"action": "sync", "after": done["next"]}, context=TimeFor(checks=4))
     second = chat.take(phone)
     chat.send(phone, {"action": "sync", "after": sync_complete(second)["next"]})
     third = chat.frames(phone)
@@ -272,14 +265,7 @@ def test_the_cursor_of_the_longest_message_id_is_accepted_back(chat, message_id)
     chat.send(alice, send_frame("after", "bob"))
     phone = chat.online("bob", ack=True)
 
-    class TimeForOne:
-        calls = 0
-
-        def get_remaining_time_in_millis(self):
-            self.calls += 1
-            return 20_000 if self.calls <= 1 else 1_000
-
-    chat.send(phone, {"action": "sync"}, context=TimeForOne())
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=1))
     done = sync_complete(chat.take(phone))
     # Then the server accepts the cursor it gave
     chat.send(phone, {"action": "sync", "after": done["next"]})
@@ -310,15 +296,8 @@ def test_a_confirmation_that_runs_out_of_time_says_where_it_stopped_and_can_be_s
         chat.send(alice, send_frame(mid, "bob"))
     chat.take(alice)
 
-    class TimeForOne:
-        calls = 0
-
-        def get_remaining_time_in_millis(self):
-            self.calls += 1
-            return 20_000 if self.calls <= 3 else 1_000  # one message: its check, its receipt's two
-
     chat.take(phone)
-    chat.send(phone, confirm("m1", "m2", "m3"), context=TimeForOne())
+    chat.send(phone, confirm("m1", "m2", "m3"), context=TimeFor(checks=3))  # m1: its check, its receipt's two
     [error] = chat.take(phone)
     assert error["data"]["code"] == "INTERNAL" and error["data"]["messageId"] == "m2"
     assert [chat.message(m)["status"] for m in ("m1", "m2", "m3")] == ["delivered", "sent", "sent"]
