@@ -111,7 +111,7 @@ def _deliver_new(inv: Invocation, item: dict) -> str:
     """Post a just-stored message to the recipient's devices and the sender's other
     ones. Returns DELIVERED if this confirmed it, else SENT."""
     sender, recipient = item["senderId"], item["recipientId"]
-    devices = [c for c in inv.delivery.connections_of(recipient) if c.id != inv.connection_id]
+    devices = inv.delivery.others_of(recipient)
     # ack-mode devices first: an attempt, which the device confirms with markDelivered
     inv.delivery.post_each([c.id for c in devices if c.ack], protocol.message_frame(item))
     status = SENT
@@ -120,7 +120,7 @@ def _deliver_new(inv: Invocation, item: dict) -> str:
         status = _post_confirming(inv, item, legacy)
     if sender != recipient:  # the sender's other devices see the message too
         try:
-            others = [c.id for c in inv.delivery.connections_of(sender) if c.id != inv.connection_id]
+            others = [c.id for c in inv.delivery.others_of(sender)]
             inv.delivery.post_each(others, protocol.message_frame({**item, "status": status}))
         except Exception as exc:  # the status stands: a confirmed message gets no later receipt
             log("warning", "copies_failed", connectionId=inv.connection_id, error=type(exc).__name__)
@@ -150,13 +150,10 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
             # again: connections that appeared meanwhile, and young ones that answered 410 (in
             # their handshake, the frame did not get there), never one that failed otherwise,
             # which may have the frame already (a timeout)
-            devices = inv.delivery.connections_of(recipient, fresh=True)
             connection_ids = [
                 c.id
-                for c in devices
-                if not c.ack
-                and c.id != inv.connection_id
-                and (c.id not in tried or (c.id in inv.delivery.gone and inv.store.in_handshake(c)))
+                for c in inv.delivery.others_of(recipient, fresh=True)
+                if not c.ack and (c.id not in tried or (c.id in inv.delivery.gone and inv.store.in_handshake(c)))
             ]
             if not connection_ids:
                 break
@@ -285,7 +282,7 @@ def mark_read(inv: Invocation, ids: list[str]) -> None:
             _receipt(inv, item, DELIVERED)
         _receipt(inv, item, READ)
         read_now.setdefault(item["conversationId"], []).append(message_id)
-    mine = [c.id for c in inv.delivery.connections_of(inv.user_id) if c.id != inv.connection_id] if read_now else []
+    mine = [c.id for c in inv.delivery.others_of(inv.user_id)] if read_now else []
     for conversation_id, message_ids in read_now.items():
         inv.delivery.post_each(mine, protocol.read_frame(conversation_id, message_ids))
 

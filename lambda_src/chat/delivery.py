@@ -57,6 +57,10 @@ class Delivery:
             self._connections[user_id] = self.store.live_connections(user_id)
         return self._connections[user_id]
 
+    def others_of(self, user_id: str, *, fresh: bool = False) -> list[Connection]:
+        """Live connections of a user but the one the client frame came from."""
+        return [c for c in self.connections_of(user_id, fresh=fresh) if c.id != self.caller]
+
     def forget_gone(self) -> None:
         """Remove the rows of the connections that answered 410 (they also expire by ttl),
         except those still in their handshake (store.delete_gone_connection)."""
