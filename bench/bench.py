@@ -53,11 +53,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def invocations(stack: Stack, route: str) -> int:
-    """How many invocations of a route have returned (the local stack counts them)."""
-    return stack.stats().get(route, {}).get("invocations", 0)
-
-
 def summary(values_ms: list[float]) -> str:
     return " ".join(f"p{p} {percentile(values_ms, p):6.2f}" for p in (50, 95, 99)) + " ms"
 
@@ -273,10 +268,10 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
     elapsed = time.perf_counter() - started
     # an invocation is counted when it returns, a little after its ack: read once all have
     sent = before.get("sendMessage", {}).get("invocations", 0) + n_messages
-    await until(lambda: invocations(stack, "sendMessage") >= sent, timeout=60, what="every send's invocation done")
+    await until(lambda: stack.invocations("sendMessage") >= sent, timeout=60, what="every send's invocation done")
     if ack:  # and every confirmation, which is part of what a message costs in ack mode
         confirmed = before.get("markDelivered", {}).get("invocations", 0) + n_messages
-        await until(lambda: invocations(stack, "markDelivered") >= confirmed, timeout=60, what="every confirmation")
+        await until(lambda: stack.invocations("markDelivered") >= confirmed, timeout=60, what="every confirmation")
     after = stack.stats()
 
     for user in users:  # anything not delivered live arrives now, before each syncComplete

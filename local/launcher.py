@@ -86,6 +86,10 @@ class LocalStackProcess:
         with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
             return json.load(reply)
 
+    def invocations(self, route: str) -> int:
+        """How many invocations of a route have returned so far."""
+        return self.stats().get(route, {}).get("invocations", 0)
+
     def in_flight(self) -> dict:
         """Client frames queued and invocations running right now (/@local/in-flight)."""
         url = f"http://127.0.0.1:{self.port}/@local/in-flight"

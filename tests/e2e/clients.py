@@ -38,15 +38,16 @@ class Client:
     async def collect(self, n: int, type_: str, timeout: float = TIMEOUT) -> list[dict]:
         return [await self.next(type_, timeout) for _ in range(n)]
 
-    async def synced(self) -> list[dict]:
-        """Send sync; every frame that comes before its syncComplete. Whatever was posted to
-        this connection before the sync ran comes first (one connection's frames keep their
-        order), so once the invocations that could post have returned, this shows all they sent."""
-        await self.send({"action": "sync"})
+    async def synced(self, **fields) -> tuple[list[dict], dict]:
+        """Send sync; every frame that comes before its syncComplete, and that one's data.
+        Whatever was posted to this connection before the sync ran comes first (one
+        connection's frames keep their order), so once the invocations that could post have
+        returned, this shows all they sent."""
+        await self.send({"action": "sync", **fields})
         frames = []
         while (frame := await self.next())["type"] != "syncComplete":
             frames.append(frame)
-        return frames
+        return frames, frame["data"]
 
     async def close(self) -> None:
         await self.ws.close()

@@ -13,16 +13,9 @@ from local.waiting import until
 
 
 async def sync(client: Client, **fields) -> tuple[list[dict], dict]:
-    """Send sync; the message frames it brought and its syncComplete data."""
-    await client.send({"action": "sync", **fields})
-    frames = []
-    while (frame := await client.next())["type"] != "syncComplete":
-        frames.append(frame)
-    return [f["data"] for f in frames if f["type"] == "message"], frame["data"]
-
-
-def invocations(stack, route: str) -> int:
-    return stack.stats().get(route, {}).get("invocations", 0)
+    """Send sync; the data of the messages it brought, and of its syncComplete."""
+    frames, done = await client.synced(**fields)
+    return [f["data"] for f in frames if f["type"] == "message"], done
 
 
 def test_an_ack_phone_that_dies_before_confirming_gets_the_message_again_and_the_sender_one_receipt(stack):
@@ -43,7 +36,7 @@ def test_an_ack_phone_that_dies_before_confirming_gets_the_message_again_and_the
         assert done == {"count": 1, "more": False}
         await phone.send({"action": "markDelivered", "messageIds": ["m1"]})
         await phone.send({"action": "markDelivered", "messageIds": ["m1"]})  # a repeat, as a retrying app does
-        await until(lambda: invocations(stack, "markDelivered") == 2, what="both confirmations handled")
+        await until(lambda: stack.invocations("markDelivered") == 2, what="both confirmations handled")
         # (on real storage, the README's counts: the first confirms, the repeat only reads)
         assert stack.stats()["markDelivered"] == {
             "invocations": 2,
