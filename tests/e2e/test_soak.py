@@ -13,7 +13,7 @@ from bench import soak
 def test_a_small_soak_with_drops_and_vanishing_devices_loses_nothing_and_tells_each_sender_once(dev_cdk_out, tmp_path):
     figures = tmp_path / "figures.json"
     args = ["--cdk-out", str(dev_cdk_out), "--state-dir", str(tmp_path / "state"), "--json", str(figures)]
-    code = soak.main([*args, *"--clients 20 --messages 500 --drop-rate 0.05 --ack-share 0.5".split()])
+    code = soak.main([*args, *"--clients 20 --messages 500 --drop-rate 0.1 --ack-share 0.5".split()])
     result = json.loads(figures.read_text())
     events = result["stats"]
     # Given the run really dropped connections both ways, had devices vanish before confirming, and resent
