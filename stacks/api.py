@@ -21,7 +21,17 @@ from constructs import Construct
 
 ROUTE_SELECTION = "$request.body.action"
 # Routes served by the message function ($default catches everything else).
-MESSAGE_ROUTES = ("sendMessage", "sync", "markDelivered", "markRead", "deleteMessage")
+MESSAGE_ROUTES = (
+    "sendMessage",
+    "sync",
+    "markDelivered",
+    "markRead",
+    "deleteMessage",
+    "conversations",
+    "history",
+    "typing",
+    "presence",
+)
 # One JSON line per request. Deliberately no query string: in cognito mode it holds the token.
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",

@@ -34,6 +34,7 @@ class MessagingStack(Stack):
         environment = {
             "CONNECTIONS_TABLE": storage.connections.table_name,
             "MESSAGES_TABLE": storage.messages.table_name,
+            "CONVERSATIONS_TABLE": storage.conversations.table_name,
             "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
             "MAX_CONTENT_BYTES": str(config.max_content_bytes),
         }
@@ -51,10 +52,20 @@ class MessagingStack(Stack):
         )
         # Least privilege: each function gets exactly the DynamoDB calls it makes.
         _grant(storage.connections, functions.connect, "dynamodb:PutItem")
-        _grant(storage.connections, functions.disconnect, "dynamodb:DeleteItem")
+        # $disconnect forgets the connection and records when its user was last seen
+        _grant(storage.connections, functions.disconnect, "dynamodb:DeleteItem", "dynamodb:PutItem")
         _grant(storage.connections, functions.message, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
         _grant(
             storage.messages,
+            functions.message,
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+        )
+        _grant(
+            storage.conversations,
             functions.message,
             "dynamodb:PutItem",
             "dynamodb:GetItem",
@@ -80,6 +91,7 @@ class MessagingStack(Stack):
         CfnOutput(self, "CallbackUrl", value=websocket.stage.callback_url, description="@connections management API")
         CfnOutput(self, "ConnectionsTableName", value=storage.connections.table_name)
         CfnOutput(self, "MessagesTableName", value=storage.messages.table_name)
+        CfnOutput(self, "ConversationsTableName", value=storage.conversations.table_name)
         CfnOutput(self, "AuthMode", value=config.auth)
         if identity.user_pool_id:
             CfnOutput(self, "UserPoolId", value=identity.user_pool_id)
@@ -97,6 +109,7 @@ def _grant(table, fn, *actions: str) -> None:
         Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
             reason="The wildcard covers only this table's own indexes (connections-by-user, pending-index, "
-            "conversation-index, replies-index), which the function queries; no other table or account resource.",
+            "conversation-index, replies-index, unread-index, conversations-by-user), which the function "
+            "queries; no other table or account resource.",
         )
     )

@@ -1,4 +1,4 @@
-"""The Connections and Messages tables. Attribute and index names must match
+"""The Connections, Messages and Conversations tables. Attribute and index names must match
 lambda_src/chat/store.py, which documents the access patterns they serve."""
 
 from __future__ import annotations
@@ -47,30 +47,70 @@ class Storage(Construct):
             deletion_protection=retain_data,
         )
 
+        message_indexes = [
+            # Sparse: only undelivered messages carry pendingFor (their recipient).
+            dynamodb.GlobalSecondaryIndexPropsV2(
+                index_name="pending-index",
+                partition_key=dynamodb.Attribute(name="pendingFor", type=S),
+                sort_key=dynamodb.Attribute(name="sentAt", type=S),
+                projection_type=dynamodb.ProjectionType.ALL,
+            ),
+            dynamodb.GlobalSecondaryIndexPropsV2(
+                index_name="conversation-index",
+                partition_key=dynamodb.Attribute(name="conversationId", type=S),
+                sort_key=dynamodb.Attribute(name="sentAt", type=S),
+                projection_type=dynamodb.ProjectionType.ALL,
+            ),
+            # Sparse: only replies carry replyToMessageId. Deleting a message finds the
+            # replies that quote it here, and takes its text out of them.
+            dynamodb.GlobalSecondaryIndexPropsV2(
+                index_name="replies-index",
+                partition_key=dynamodb.Attribute(name="replyToMessageId", type=S),
+                projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+            ),
+        ]
+        if not keep_user_id_index:  # that deploy adds replies-index: one index per table per deploy
+            message_indexes.append(
+                # Sparse: only messages their recipient has not read carry unreadBy (the
+                # recipient). A user's unread counts, and "mark this conversation read".
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name="unread-index",
+                    partition_key=dynamodb.Attribute(name="unreadBy", type=S),
+                    sort_key=dynamodb.Attribute(name="conversationId", type=S),
+                    projection_type=dynamodb.ProjectionType.INCLUDE,
+                    non_key_attributes=["senderId", "sentAt"],
+                )
+            )
         self.messages = dynamodb.TableV2(
             self,
             "Messages",
             partition_key=dynamodb.Attribute(name="messageId", type=S),
+            global_secondary_indexes=message_indexes,
+            billing=dynamodb.Billing.on_demand(),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=removal,
+            deletion_protection=retain_data,
+        )
+
+        # Who is in each conversation, and each user's list of them. Per conversation:
+        # one "#pair" row (its two users, claimed by its first message) and a row per
+        # user (userId, peerId, the last message's id and time). User ids cannot
+        # contain "#" (lambda_src/chat/protocol.py USER_ID), so the pair row never collides.
+        self.conversations = dynamodb.TableV2(
+            self,
+            "Conversations",
+            partition_key=dynamodb.Attribute(name="conversationId", type=S),
+            sort_key=dynamodb.Attribute(name="userId", type=S),
             global_secondary_indexes=[
-                # Sparse: only undelivered messages carry pendingFor (their recipient).
+                # A user's conversations, the latest activity first. Sparse: the pair
+                # row has no updatedAt.
                 dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="pending-index",
-                    partition_key=dynamodb.Attribute(name="pendingFor", type=S),
-                    sort_key=dynamodb.Attribute(name="sentAt", type=S),
+                    index_name="conversations-by-user",
+                    partition_key=dynamodb.Attribute(name="userId", type=S),
+                    sort_key=dynamodb.Attribute(name="updatedAt", type=S),
                     projection_type=dynamodb.ProjectionType.ALL,
-                ),
-                dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="conversation-index",
-                    partition_key=dynamodb.Attribute(name="conversationId", type=S),
-                    sort_key=dynamodb.Attribute(name="sentAt", type=S),
-                    projection_type=dynamodb.ProjectionType.ALL,
-                ),
-                # Sparse: only replies carry replyToMessageId. Deleting a message finds the
-                # replies that quote it here, and takes its text out of them.
-                dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="replies-index",
-                    partition_key=dynamodb.Attribute(name="replyToMessageId", type=S),
-                    projection_type=dynamodb.ProjectionType.KEYS_ONLY,
                 ),
             ],
             billing=dynamodb.Billing.on_demand(),

@@ -86,7 +86,8 @@ class Chat:
         self.offset = 0.0  # seconds added to the real clock by later()
         self.clock = clock or (lambda: time.time() + self.offset)
         self.api = FakeManagementApi()
-        self.store = Store(client, self.settings.connections_table, self.settings.messages_table, clock=self.clock)
+        tables = (self.settings.connections_table, self.settings.messages_table, self.settings.conversations_table)
+        self.store = Store(client, *tables, clock=self.clock)
         self.services = Services(
             settings=self.settings,
             store=self.store,
@@ -98,6 +99,11 @@ class Chat:
         self.routes = RouteSelector(api.route_selection, api.routes)
         self.requests = RequestCounter(client)
         self._ids = count(1)
+
+    def new_container(self) -> None:
+        """The next frames go to a fresh message-function container: nothing cached."""
+        tables = (self.settings.connections_table, self.settings.messages_table, self.settings.conversations_table)
+        self.store = self.services.store = Store(self.client, *tables, clock=self.clock)
 
     def later(self, seconds: float) -> None:
         """Move this deployment's clock forward (the store's, for ttl, handshake grace and leases)."""
@@ -159,7 +165,11 @@ class Chat:
     def items(self, table: str) -> list[dict]:
         from chat.store import from_item
 
-        name = self.settings.connections_table if table == "connections" else self.settings.messages_table
+        name = {
+            "connections": self.settings.connections_table,
+            "messages": self.settings.messages_table,
+            "conversations": self.settings.conversations_table,
+        }[table]
         pages = self.client.get_paginator("scan").paginate(TableName=name)  # tests only; the app never scans
         return [from_item(i) for page in pages for i in page["Items"]]
 
@@ -196,15 +206,15 @@ def sync_complete(frames: list[dict]) -> dict:
 
 def ack(message_id: str, status: str) -> dict:
     """The ack frame a sender gets; sentAt is the server's time, so any string matches."""
-    return {"type": "ack", "data": {"messageId": message_id, "status": status, "sentAt": ANY}}
+    return {"type": "ack", "data": {"messageId": message_id, "status": status, "sentAt": ANY, "conversationId": ANY}}
 
 
 def send_frame(message_id: str, recipient: str, content: str = "hi", **extra) -> dict:
-    """A sendMessage frame as the iOS client sends it."""
+    """A sendMessage frame as the iOS client sends it, to the pair's own conversation
+    unless conversationId is given."""
     return {
         "action": "sendMessage",
         "messageId": message_id,
-        "conversationId": "conv-1",
         "recipientId": recipient,
         "content": content,
         **extra,

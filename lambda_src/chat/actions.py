@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 from . import protocol
 from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
 from .delivery import Delivery
 from .log import log
-from .store import DELIVERED, READ, SENT, Store, now_iso
+from .store import DELIVERED, READ, SENT, Connection, Store, now_iso
 
 # A lease never outlives the invocation that holds it; without a Lambda context (tests)
 # it lasts this long, which is more than the message function's 29 s.
@@ -32,12 +33,22 @@ MAX_LEASE_MS = 30_000
 class Invocation:
     """One client frame being handled: who sent it, and what an action works with."""
 
-    user_id: str
-    connection_id: str
-    ack_mode: bool  # the caller's connection confirms what it receives
+    caller: Connection
     store: Store
     delivery: Delivery
     time_left_ms: Callable[[], float]
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
+    @property
+    def connection_id(self) -> str:
+        return self.caller.id
+
+    @property
+    def ack_mode(self) -> bool:  # the caller's connection confirms what it receives
+        return self.caller.ack
 
     def lease_until(self) -> int:
         """The end of this invocation, in epoch ms: when a lease it takes runs out."""
@@ -53,40 +64,46 @@ class Invocation:
 
 
 def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
-    if msg.sender_id is not None and msg.sender_id != inv.user_id:
+    """Checks, in this order: the frame (parsed already), senderId, the reply target,
+    membership of the conversation, then the messageId (a retry, or CONFLICT)."""
+    sender, recipient = inv.user_id, msg.recipient_id
+    if msg.sender_id is not None and msg.sender_id != sender:
         raise protocol.ProtocolError(protocol.FORBIDDEN, "senderId is not the user of this connection", msg.message_id)
     quote = {}
     if msg.reply_to is not None:  # a reply may only point at a message its sender can see
         original = inv.store.get_message(msg.reply_to, consistent=True)  # a delete just now counts
-        if original is None or inv.user_id not in (original.get("senderId"), original.get("recipientId")):
+        if original is None or sender not in (original.get("senderId"), original.get("recipientId")):
             # one answer for "missing" and "not yours", so ids cannot be probed
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, "replyToMessageId is not a message you can see", msg.message_id
             )
         quote = _quote(original)
+    conversation_id = msg.conversation_id or protocol.canonical_conversation_id(sender, recipient)
+    taken = _join(inv, conversation_id, recipient, msg.message_id)
+    if taken is not None:
+        _answer_taken_id(inv, msg.message_id, taken)
+        return
     sent_at = now_iso()
     item = {
         "messageId": msg.message_id,
-        "conversationId": msg.conversation_id,
-        "senderId": inv.user_id,
-        "senderName": msg.sender_name,
-        "recipientId": msg.recipient_id,
+        "conversationId": conversation_id,
+        "senderId": sender,
+        # in token mode the verified name, never the frame's: a recipient must be able to trust it
+        "senderName": inv.caller.name if inv.caller.named else msg.sender_name,
+        "recipientId": recipient,
         "content": msg.content,
         "timestamp": msg.timestamp or sent_at,
         "sentAt": sent_at,
         "status": SENT,
-        "pendingFor": msg.recipient_id,
+        "pendingFor": recipient,
+        "unreadBy": recipient if recipient != sender else None,
         "isDeleted": False,
         **quote,
     }
     protocol.ensure_fits(protocol.message_frame({**item, "status": DELIVERED}), msg.message_id)  # as it will be posted
     existing = inv.store.put_new_message(item)  # durable before anything is acknowledged
     if existing is not None:
-        if existing.get("senderId") != inv.user_id:
-            raise protocol.ProtocolError(
-                protocol.CONFLICT, "messageId is already used by another message", msg.message_id
-            )
-        inv.delivery.reply(protocol.ack_frame(msg.message_id, existing["status"], existing["sentAt"]))  # a retry
+        _answer_taken_id(inv, msg.message_id, existing)
         return
 
     status = SENT
@@ -94,7 +111,59 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         status = _deliver_new(inv, item)
     except Exception as exc:  # stored already: it stays pending and sync delivers it
         log("warning", "delivery_failed", connectionId=inv.connection_id, error=type(exc).__name__)
-    inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at))
+    # each user's list: this conversation first (after delivery, which does not need it)
+    inv.store.touch(conversation_id, sender, recipient, msg.message_id, sent_at)
+    if recipient != sender:
+        inv.store.touch(conversation_id, recipient, sender, msg.message_id, sent_at)
+    inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at, conversation_id))
+
+
+def _answer_taken_id(inv: Invocation, message_id: str, existing: dict) -> None:
+    """A messageId that is stored already: the sender's retry (matched on messageId and
+    sender alone) gets the ack again; anyone else's is a CONFLICT."""
+    if existing.get("senderId") != inv.user_id:
+        raise protocol.ProtocolError(protocol.CONFLICT, "messageId is already used by another message", message_id)
+    ack = protocol.ack_frame(message_id, existing["status"], existing["sentAt"], existing["conversationId"])
+    inv.delivery.reply(ack)
+
+
+def _join(inv: Invocation, conversation_id: str, recipient: str, message_id: str) -> dict | None:
+    """The conversation is between the caller and the recipient: it is theirs, or new
+    and now claimed for them. FORBIDDEN if it belongs to another pair. If it is new but
+    the messageId is taken (a retry, or a CONFLICT), nothing is claimed and the stored
+    message is returned."""
+    sender = inv.user_id
+    ours = tuple(sorted((sender, recipient)))
+    pair = inv.store.pair(conversation_id)
+    if pair is None and (
+        not conversation_id.startswith(protocol.CANONICAL_PREFIX)
+        or conversation_id == protocol.canonical_conversation_id(sender, recipient)
+    ):
+        taken = inv.store.get_message(message_id, consistent=True)
+        if taken is not None:
+            return taken  # a refused frame claims nothing
+        pair = inv.store.claim(conversation_id, sender, recipient)
+        if pair == ours and not conversation_id.startswith(protocol.CANONICAL_PREFIX):
+            # the pair's canonical conversation says they share one (presence)
+            inv.store.add_contact(protocol.canonical_conversation_id(sender, recipient), sender, recipient)
+    if pair != ours:
+        raise protocol.ProtocolError(
+            protocol.FORBIDDEN, "this conversationId belongs to other users; use a new, random one", message_id
+        )
+    return None
+
+
+def _members(inv: Invocation, conversation_id: str) -> tuple[str, str]:
+    """The conversation's pair if the caller is in it. FORBIDDEN otherwise, and for one
+    that does not exist, so conversation ids cannot be probed."""
+    pair = inv.store.pair(conversation_id)
+    if pair is None or inv.user_id not in pair:
+        raise protocol.ProtocolError(protocol.FORBIDDEN, "not a conversation of yours")
+    return pair
+
+
+def _peer(inv: Invocation, pair: tuple[str, str]) -> str:
+    return pair[1] if pair[0] == inv.user_id else pair[0]
 
 
 def _quote(original: dict) -> dict:
@@ -263,11 +332,20 @@ def mark_delivered(inv: Invocation, ids: list[str]) -> None:
             _receipt(inv, item, DELIVERED)
 
 
-def mark_read(inv: Invocation, ids: list[str]) -> None:
+def mark_read(inv: Invocation, request: protocol.MarkRead) -> None:
     """Each sender gets a read receipt, preceded by a delivered one if it never had that;
     the reader's other devices learn which messages were read. A message marked read
-    before a device had it stays in sync, so its content is never lost."""
-    items = _own_messages(inv, ids, "read")
+    before a device had it stays in sync, so its content is never lost. By
+    conversationId: every message to the caller there that is not read, up to now."""
+    if request.conversation_id is not None:
+        _members(inv, request.conversation_id)
+        now = now_iso()
+        unread = [r for r in inv.store.unread_in(inv.user_id, request.conversation_id) if r["sentAt"] <= now]
+        ids = [r["messageId"] for r in unread]
+        items = {r["messageId"]: {**r, "status": SENT} for r in unread}  # at most delivered: the update tells
+    else:
+        ids = request.message_ids
+        items = _own_messages(inv, ids, "read")
     read_now: dict[str, list[str]] = {}
     for message_id in ids:
         item = items[message_id]
@@ -298,6 +376,75 @@ def delete_message(inv: Invocation, message_id: str) -> None:
     inv.delivery.post_each(dict.fromkeys(c.id for c in both), notice)  # the caller's included, as confirmation
 
 
+# ---- conversations, history, typing, presence -----------------------------------------
+
+
+def conversations(inv: Invocation, request: protocol.PageRequest) -> None:
+    """The caller's conversations, latest activity first, a page at a time."""
+    rows = list(islice(inv.store.conversations_of(inv.user_id, request.cursor, request.limit + 1), request.limit + 1))
+    more, rows = len(rows) > request.limit, rows[: request.limit]
+    last = inv.store.get_messages([r["lastMessageId"] for r in rows]) if rows else {}
+    unread = inv.store.unread_counts(inv.user_id) if rows else {}
+    entries = [
+        (
+            (row["updatedAt"], row["conversationId"]),
+            {
+                "conversationId": row["conversationId"],
+                "peerId": row["peerId"],
+                "lastMessage": protocol.message_frame(last[row["lastMessageId"]])["data"],
+                "unreadCount": unread.get(row["conversationId"], 0),
+                "updatedAt": row["updatedAt"],
+            },
+        )
+        for row in rows
+        if row["lastMessageId"] in last
+    ]
+
+    def frame(page, next_position):
+        return protocol.conversations_frame(page, next_position, request.request_id)
+
+    inv.delivery.reply(frame(*protocol.fill_page(frame, entries, more)))
+
+
+def history(inv: Invocation, request: protocol.PageRequest) -> None:
+    """A conversation's messages, newest first, to its two users only. Changes nothing."""
+    pair = _members(inv, request.conversation_id)
+    rows = inv.store.history(request.conversation_id, request.cursor, request.limit + 1)
+    # before conversations had members, two pairs could share an id: only this pair's
+    ours = (row for row in rows if tuple(sorted((row.get("senderId", ""), row.get("recipientId", "")))) == pair)
+    page = list(islice(ours, request.limit + 1))
+    more, page = len(page) > request.limit, page[: request.limit]
+    entries = [((row["sentAt"], row["messageId"]), protocol.message_frame(row)["data"]) for row in page]
+
+    def frame(messages, next_position):
+        return protocol.history_frame(request.conversation_id, messages, next_position, request.request_id)
+
+    inv.delivery.reply(frame(*protocol.fill_page(frame, entries, more)))
+
+
+def typing(inv: Invocation, request: protocol.Typing) -> None:
+    """To the peer's live connections; nothing is stored."""
+    peer = _peer(inv, _members(inv, request.conversation_id))
+    frame = protocol.typing_frame(request.conversation_id, inv.user_id, request.state)
+    inv.delivery.post_each([c.id for c in inv.delivery.others_of(peer)], frame)
+
+
+def presence(inv: Invocation, request: protocol.Presence) -> None:
+    """Online and last seen, for the users the caller shares a conversation with; anyone
+    else is answered like an unknown user (offline, no lastSeen)."""
+    canonical = {u: protocol.canonical_conversation_id(inv.user_id, u) for u in request.user_ids}
+    shared = inv.store.existing(list(canonical.values()))
+    partners = [u for u in request.user_ids if canonical[u] in shared]
+    seen = inv.store.last_seen(partners) if partners else {}
+    users = []
+    for user_id in request.user_ids:
+        entry = {"userId": user_id, "online": user_id in partners and inv.store.online(user_id)}
+        if user_id in seen:
+            entry["lastSeen"] = seen[user_id]
+        users.append(entry)
+    inv.delivery.reply(protocol.presence_frame(users, request.request_id))
+
+
 # Every client action: its name (the route key), how its frame is parsed, and what it
 # does. Parsing comes first, so bad input costs no request. stacks/api.py gives each
 # one a route; tests/infra/test_config.py keeps the two in step.
@@ -308,6 +455,10 @@ ACTIONS = {
     ),
     "sync": (lambda frame, settings: protocol.parse_sync(frame), sync),
     "markDelivered": (lambda frame, settings: protocol.parse_message_ids(frame), mark_delivered),
-    "markRead": (lambda frame, settings: protocol.parse_message_ids(frame), mark_read),
+    "markRead": (lambda frame, settings: protocol.parse_mark_read(frame), mark_read),
     "deleteMessage": (lambda frame, settings: protocol.parse_delete_message(frame), delete_message),
+    "conversations": (lambda frame, settings: protocol.parse_conversations(frame), conversations),
+    "history": (lambda frame, settings: protocol.parse_history(frame), history),
+    "typing": (lambda frame, settings: protocol.parse_typing(frame), typing),
+    "presence": (lambda frame, settings: protocol.parse_presence(frame), presence),
 }

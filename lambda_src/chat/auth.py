@@ -6,12 +6,18 @@
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 from . import tokens
 from .config import Settings
+from .protocol import USER_ID
 
-USER_ID = re.compile(r"[A-Za-z0-9_.@:+=-]{1,128}")  # the whole string: fullmatch
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    name: str | None  # the display name from the verified token (token mode only)
+    named: bool  # token mode: the name comes from the token, never from a frame
 
 
 class Unauthorized(Exception):
@@ -25,13 +31,13 @@ class Authenticator:
             raise ValueError(f"AUTH_MODE must be cognito or dev, not {settings.auth_mode!r}")
         self.jwks = jwks or tokens.JwksCache(settings.jwks_url)
 
-    def user_id(self, query: dict | None) -> str:
+    def identify(self, query: dict | None) -> Identity:
         query = query or {}
         if self.settings.auth_mode == "dev":
             user = query.get("userId")
             if not isinstance(user, str) or not USER_ID.fullmatch(user):
                 raise Unauthorized("dev mode needs ?userId=<1-128 of A-Z a-z 0-9 _ . @ : + = ->")
-            return user
+            return Identity(user, None, named=False)
         try:
             claims = tokens.verify(
                 query.get("token"),
@@ -41,4 +47,9 @@ class Authenticator:
             )
         except tokens.InvalidToken as exc:
             raise Unauthorized(str(exc)) from None
-        return claims["sub"]
+        if not isinstance(claims.get("sub"), str) or not USER_ID.fullmatch(claims["sub"]):
+            raise Unauthorized("the token's sub is not a usable user id")
+        # an ID token has name (if the pool has it) and cognito:username; an access token username
+        names = (claims[k] for k in ("name", "cognito:username", "username") if isinstance(claims.get(k), str))
+        name = next(names, None)
+        return Identity(claims["sub"], name[:256] if name else None, named=True)

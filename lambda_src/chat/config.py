@@ -18,6 +18,7 @@ class MissingSetting(KeyError):
 class Settings:
     connections_table: str
     messages_table: str
+    conversations_table: str
     connection_ttl_seconds: int
     max_content_bytes: int
     # Only the connect function authenticates, so only it is given these.
@@ -39,6 +40,7 @@ class Settings:
         return cls(
             connections_table=required("CONNECTIONS_TABLE"),
             messages_table=required("MESSAGES_TABLE"),
+            conversations_table=required("CONVERSATIONS_TABLE"),
             connection_ttl_seconds=int(required("CONNECTION_TTL_SECONDS")),
             max_content_bytes=int(required("MAX_CONTENT_BYTES")),
             auth_mode=env.get("AUTH_MODE"),

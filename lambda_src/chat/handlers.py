@@ -34,7 +34,7 @@ def default_services() -> Services:
     settings = Settings.from_env()
     return Services(
         settings=settings,
-        store=Store(aws.dynamodb(), settings.connections_table, settings.messages_table),
+        store=Store(aws.dynamodb(), settings.connections_table, settings.messages_table, settings.conversations_table),
         management_api=aws.management_api,
         authenticator=Authenticator(settings) if settings.auth_mode else None,
     )
@@ -44,7 +44,7 @@ def on_connect(event: dict, services: Services) -> dict:
     connection_id = event["requestContext"]["connectionId"]
     query = event.get("queryStringParameters") or {}
     try:
-        user_id = services.authenticator.user_id(query)
+        identity = services.authenticator.identify(query)
     except Unauthorized as exc:
         log("info", "connect_refused", connectionId=connection_id, reason=str(exc))
         return {"statusCode": 401, "body": "Unauthorized"}
@@ -52,8 +52,15 @@ def on_connect(event: dict, services: Services) -> dict:
     if ack not in ("0", "1"):
         log("info", "connect_refused", connectionId=connection_id, reason="bad ack")
         return {"statusCode": 400, "body": "ack must be 1 (confirm deliveries with markDelivered) or 0"}
-    services.store.put_connection(connection_id, user_id, services.settings.connection_ttl_seconds, ack=ack == "1")
-    log("info", "connected", connectionId=connection_id, userId=user_id, ack=ack == "1")
+    services.store.put_connection(
+        connection_id,
+        identity.user_id,
+        services.settings.connection_ttl_seconds,
+        ack=ack == "1",
+        name=identity.name,
+        named=identity.named,
+    )
+    log("info", "connected", connectionId=connection_id, userId=identity.user_id, ack=ack == "1")
     return {"statusCode": 200}
 
 
@@ -87,15 +94,17 @@ def on_message(event: dict, context, services: Services) -> dict:
                 protocol.FORBIDDEN, "this connection is not registered or has expired; reconnect"
             )
         time_left_ms = context.get_remaining_time_in_millis if context is not None else lambda: float("inf")
-        run(Invocation(caller.user_id, connection_id, caller.ack, services.store, delivery, time_left_ms), parsed)
+        run(Invocation(caller, services.store, delivery, time_left_ms), parsed)
         log("info", "handled", connectionId=connection_id, route=route, action=action)
     except protocol.ProtocolError as exc:
         log("info", "refused", connectionId=connection_id, route=route, code=exc.code)
-        delivery.reply(protocol.error_frame(exc.code, exc.message, exc.message_id))
+        request_id = protocol.frame_request_id(frame)
+        delivery.reply(protocol.error_frame(exc.code, exc.message, exc.message_id, request_id))
     except Exception as exc:
         log("error", "failed", connectionId=connection_id, route=route, error=type(exc).__name__)
-        message_id = protocol.frame_message_id(frame)
-        delivery.reply(protocol.error_frame(protocol.INTERNAL, "the server could not finish this; retry", message_id))
+        message_id, request_id = protocol.frame_message_id(frame), protocol.frame_request_id(frame)
+        message = "the server could not finish this; retry"
+        delivery.reply(protocol.error_frame(protocol.INTERNAL, message, message_id, request_id))
     finally:
         delivery.forget_gone()
     return {"statusCode": 200}

@@ -8,7 +8,9 @@ Client frames are JSON objects routed by ``action``. Server frames are
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +27,14 @@ FRAME_LIMIT_BYTES = 32 * 1024
 ID_MAX_CHARS = 128
 NAME_MAX_CHARS = 256
 MESSAGE_IDS_MAX = 100  # per markRead or markDelivered
+PAGE_MAX = 100  # entries per conversations or history page, and user ids per presence
+PAGE_DEFAULT = 50
+TYPING_STATES = ("start", "stop")
+# A user id: the whole string (fullmatch). No "#", which the store keeps for its own rows.
+USER_ID = re.compile(r"[A-Za-z0-9_.@:+=-]{1,128}")
+# The conversation a sendMessage without conversationId goes to: one per pair of users,
+# derived by the server. Nobody can claim an id with this prefix for another pair.
+CANONICAL_PREFIX = "dm-"
 SENT_AT_MAX_CHARS = 32  # 2025-10-21T10:30:00.123456Z, from the server
 
 # Fields of a stored message that clients see, in the frame shape the first iOS client
@@ -58,6 +68,12 @@ class ProtocolError(Exception):
         self.message_id = message_id
 
 
+def canonical_conversation_id(user_a: str, user_b: str) -> str:
+    """The pair's own conversation id: the same whoever sends first."""
+    digest = hashlib.sha256("\n".join(sorted((user_a, user_b))).encode("utf-8")).hexdigest()
+    return CANONICAL_PREFIX + digest[:40]
+
+
 # ---- server -> client frames -------------------------------------------------
 
 
@@ -72,8 +88,51 @@ def message_frame(item: dict) -> dict:
     return {"type": "message", "data": data}
 
 
-def ack_frame(message_id: str, status: str, sent_at: str) -> dict:
-    return {"type": "ack", "data": {"messageId": message_id, "status": status, "sentAt": sent_at}}
+def ack_frame(message_id: str, status: str, sent_at: str, conversation_id: str) -> dict:
+    data = {"messageId": message_id, "status": status, "sentAt": sent_at, "conversationId": conversation_id}
+    return {"type": "ack", "data": data}
+
+
+def _answer(kind: str, data: dict, next_position: tuple[str, str] | None, request_id: str | None) -> dict:
+    """A page of a request/response action: next is absent on the last page."""
+    if next_position is not None:
+        data["next"] = encode_cursor(next_position)
+    if request_id is not None:
+        data["requestId"] = request_id
+    return {"type": kind, "data": data}
+
+
+def conversations_frame(entries: list[dict], next_position, request_id: str | None) -> dict:
+    return _answer("conversations", {"conversations": entries}, next_position, request_id)
+
+
+def history_frame(conversation_id: str, messages: list[dict], next_position, request_id: str | None) -> dict:
+    return _answer("history", {"conversationId": conversation_id, "messages": messages}, next_position, request_id)
+
+
+def presence_frame(users: list[dict], request_id: str | None) -> dict:
+    return _answer("presence", {"users": users}, None, request_id)
+
+
+def typing_frame(conversation_id: str, user_id: str, state: str) -> dict:
+    return {"type": "typing", "data": {"conversationId": conversation_id, "userId": user_id, "state": state}}
+
+
+def fill_page(kind_frame, entries: list[tuple], more: bool) -> tuple[list[dict], tuple[str, str] | None]:
+    """As many of the (position, entry) pairs as fit one frame. Returns the page and the
+    position the next page continues after: None if nothing is left (more: the entries
+    are not all there is)."""
+    # the frame with no entries and the longest cursor, then each entry and its comma
+    size = len(encode(kind_frame([], ("0" * SENT_AT_MAX_CHARS, "\x00" * ID_MAX_CHARS))))
+    page: list[dict] = []
+    for i, (_, entry) in enumerate(entries):
+        size += len(encode(entry)) + 1
+        if size > FRAME_LIMIT_BYTES:
+            if not page:  # every message fits a frame (ensure_fits at send), so this is a bug
+                raise RuntimeError("a page entry does not fit a frame on its own")
+            return page, entries[i - 1][0]
+        page.append(entry)
+    return page, entries[-1][0] if more and entries else None
 
 
 def receipt_frame(message_id: str, conversation_id: str, status: str) -> dict:
@@ -112,10 +171,12 @@ def ensure_fits(frame: dict, message_id: str | None = None) -> None:
         )
 
 
-def error_frame(code: str, message: str, message_id: str | None = None) -> dict:
+def error_frame(code: str, message: str, message_id: str | None = None, request_id: str | None = None) -> dict:
     data = {"code": code, "message": message}
     if message_id is not None:
         data["messageId"] = message_id
+    if request_id is not None:
+        data["requestId"] = request_id
     return {"type": "error", "data": data}
 
 
@@ -149,10 +210,22 @@ def frame_message_id(frame: dict) -> str | None:
     return None
 
 
+def frame_request_id(frame: dict) -> str | None:
+    """The frame's requestId if it is usable, so an answer or error can echo it."""
+    value = frame.get("requestId")
+    if isinstance(value, str) and 0 < len(value) <= ID_MAX_CHARS and value.isprintable():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return value
+    return None
+
+
 @dataclass(frozen=True)
 class SendMessage:
     message_id: str
-    conversation_id: str
+    conversation_id: str | None  # None: the pair's canonical conversation
     recipient_id: str
     content: str
     sender_name: str | None
@@ -199,8 +272,8 @@ def _timestamp(value: str | None, mid: str | None) -> str | None:
 def parse_send_message(frame: dict, max_content_bytes: int) -> SendMessage:
     mid = frame_message_id(frame)
     message_id = _string(frame, "messageId", required=True, max_chars=ID_MAX_CHARS, mid=mid)
-    conversation_id = _string(frame, "conversationId", required=True, max_chars=ID_MAX_CHARS, mid=mid)
-    recipient_id = _string(frame, "recipientId", required=True, max_chars=ID_MAX_CHARS, mid=mid)
+    conversation_id = _string(frame, "conversationId", required=False, max_chars=ID_MAX_CHARS, mid=mid)
+    recipient_id = _user_id(frame, "recipientId", mid)
     content = frame.get("content")
     if not isinstance(content, str) or content == "":
         raise ProtocolError(BAD_REQUEST, "'content' is required and must be a non-empty string", mid)
@@ -220,6 +293,104 @@ def parse_send_message(frame: dict, max_content_bytes: int) -> SendMessage:
         sender_id=sender_id,
         reply_to=reply_to,
     )
+
+
+def _user_id(frame: dict, field: str, mid: str | None) -> str:
+    value = frame.get(field)
+    if not isinstance(value, str) or not USER_ID.fullmatch(value):
+        raise ProtocolError(BAD_REQUEST, f"'{field}' must be a user id: 1-128 of A-Z a-z 0-9 _ . @ : + = -", mid)
+    return value
+
+
+def _request_id(frame: dict) -> str | None:
+    value = frame.get("requestId")
+    if value is not None and frame_request_id(frame) is None:
+        raise ProtocolError(BAD_REQUEST, f"'requestId' must be a string of 1 to {ID_MAX_CHARS} printable characters")
+    return value
+
+
+def _limit(frame: dict) -> int:
+    value = frame.get("limit", PAGE_DEFAULT)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= PAGE_MAX:
+        raise ProtocolError(BAD_REQUEST, f"'limit' must be a whole number from 1 to {PAGE_MAX}")
+    return value
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """conversations and history: a page of limit entries, from a cursor."""
+
+    limit: int
+    cursor: tuple[str, str] | None
+    request_id: str | None
+    conversation_id: str | None = None  # history's
+
+
+def parse_conversations(frame: dict) -> PageRequest:
+    request_id = _request_id(frame)
+    limit = _limit(frame)
+    cursor = frame.get("cursor")
+    position = None if cursor is None else decode_cursor(cursor, "'cursor' must be the 'next' of an earlier page")
+    return PageRequest(limit, position, request_id)
+
+
+def parse_history(frame: dict) -> PageRequest:
+    page = parse_conversations(frame)
+    conversation_id = _conversation_id(frame)
+    return PageRequest(page.limit, page.cursor, page.request_id, conversation_id)
+
+
+def _conversation_id(frame: dict) -> str:
+    value = frame.get("conversationId")
+    if not isinstance(value, str) or not value.strip() or len(value) > ID_MAX_CHARS:
+        raise ProtocolError(BAD_REQUEST, f"'conversationId' is required: a string of 1 to {ID_MAX_CHARS} characters")
+    _utf8_size(value, "conversationId", 4 * ID_MAX_CHARS, None)
+    return value
+
+
+@dataclass(frozen=True)
+class Typing:
+    conversation_id: str
+    state: str
+
+
+def parse_typing(frame: dict) -> Typing:
+    state = frame.get("state", "start")
+    if state not in TYPING_STATES:
+        raise ProtocolError(BAD_REQUEST, "'state' must be start or stop")
+    return Typing(_conversation_id(frame), state)
+
+
+@dataclass(frozen=True)
+class Presence:
+    user_ids: list[str]
+    request_id: str | None
+
+
+def parse_presence(frame: dict) -> Presence:
+    request_id = _request_id(frame)
+    ids = frame.get("userIds")
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= PAGE_MAX
+        or not all(isinstance(u, str) and USER_ID.fullmatch(u) for u in ids)
+    ):
+        raise ProtocolError(BAD_REQUEST, f"'userIds' must be a list of 1 to {PAGE_MAX} user ids")
+    return Presence(list(dict.fromkeys(ids)), request_id)
+
+
+@dataclass(frozen=True)
+class MarkRead:
+    message_ids: list[str] | None
+    conversation_id: str | None  # everything to the caller in it, up to now
+
+
+def parse_mark_read(frame: dict) -> MarkRead:
+    if ("messageIds" in frame) == ("conversationId" in frame):
+        raise ProtocolError(BAD_REQUEST, "markRead takes either 'messageIds' or 'conversationId'")
+    if "conversationId" in frame:
+        return MarkRead(None, _conversation_id(frame))
+    return MarkRead(parse_message_ids(frame), None)
 
 
 def parse_message_ids(frame: dict) -> list[str]:
@@ -244,11 +415,12 @@ def parse_sync(frame: dict) -> tuple[str, str] | None:
     cursor = frame.get("after")
     if cursor is None:
         return None
-    return decode_cursor(cursor)
+    return decode_cursor(cursor, "'after' must be the 'next' cursor of a syncComplete frame")
 
 
-# A sync cursor is opaque to clients: the (sentAt, messageId) of the last message a sync
-# posted, which is where the next one continues in the pending index.
+# A cursor is opaque to clients: a position in an index, (sentAt, messageId) of the last
+# message a sync or history page holds, or (updatedAt, conversationId) of the last entry
+# of a conversations page, which is where the next one continues.
 def encode_cursor(position: tuple[str, str]) -> str:
     text = json.dumps(list(position), ensure_ascii=False, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode("utf-8")).decode().rstrip("=")
@@ -258,8 +430,8 @@ def encode_cursor(position: tuple[str, str]) -> str:
 CURSOR_MAX_CHARS = len(encode_cursor(("0" * SENT_AT_MAX_CHARS, "\x00" * ID_MAX_CHARS)))
 
 
-def decode_cursor(cursor) -> tuple[str, str]:
-    bad = ProtocolError(BAD_REQUEST, "'after' must be the 'next' cursor of a syncComplete frame")
+def decode_cursor(cursor, what: str) -> tuple[str, str]:
+    bad = ProtocolError(BAD_REQUEST, what)
     if not isinstance(cursor, str) or not 0 < len(cursor) <= CURSOR_MAX_CHARS:
         raise bad
     try:

@@ -1,7 +1,9 @@
-"""DynamoDB access for the Connections and Messages tables. No Scan anywhere.
+"""DynamoDB access for the Connections, Messages and Conversations tables. No Scan anywhere.
 
 Connections: ``connectionId`` key; ``connections-by-user`` (userId -> every attribute:
-the connection's ttl, its ``ack`` mode, when it connected).
+the connection's ttl, its ``ack`` mode, when it connected, and in token mode the
+verified display ``name``). Beside them, one ``#lastSeen:<userId>`` row per user whose
+connection closed, without a userId attribute (so in no index): their ``lastSeen``.
 Messages: ``messageId`` key;
   ``pending-index``       pendingFor + sentAt. Sparse: ``pendingFor`` (the recipient)
                           exists only until a device of the recipient has the message,
@@ -9,6 +11,16 @@ Messages: ``messageId`` key;
   ``conversation-index``  conversationId + sentAt: a conversation's history by time.
   ``replies-index``       replyToMessageId, keys only. Sparse: the replies to a message,
                           whose quotes of it go when it is deleted.
+  ``unread-index``        unreadBy + conversationId. Sparse: ``unreadBy`` (the recipient)
+                          exists until the message is read or deleted, so a user's unread
+                          counts cost what is unread. Messages stored before it existed
+                          are not counted.
+Conversations: ``conversationId`` + ``userId`` keys. The ``#pair`` row holds the two
+  users (``memberA`` <= ``memberB``), claimed by the first message and never changed.
+  A row per user holds ``peerId``, ``updatedAt`` and ``lastMessageId`` (only moves
+  forward); ``conversations-by-user`` (userId + updatedAt) is each user's list. The
+  pair row of the pair's canonical conversation exists as soon as they share any
+  conversation: that is how presence knows who may see whom.
 
 A message's life, as stored:
   status      sent -> delivered -> read, only forward. ``delivered`` means a device of the
@@ -35,6 +47,13 @@ from datetime import UTC, datetime
 SENT, DELIVERED, READ = "sent", "delivered", "read"
 
 USER_INDEX = "connections-by-user"
+CONVERSATIONS_INDEX = "conversations-by-user"
+UNREAD_INDEX = "unread-index"
+PAIR = "#pair"  # the sort key of a conversation's own row; user ids cannot contain "#"
+LAST_SEEN = "#lastSeen:"  # + userId: the Connections row that says when they were last seen
+# API Gateway keeps a connection at most 2 hours: a row older than that is not online,
+# whatever its ttl says (its $disconnect may have been missed).
+MAX_CONNECTION_SECONDS = 2 * 3600
 PENDING_INDEX = "pending-index"
 REPLIES_INDEX = "replies-index"
 CONVERSATION_INDEX = "conversation-index"
@@ -89,29 +108,52 @@ class Connection:
     ack: bool  # the client confirms what it receives (markDelivered)
     ttl: int
     connected_at: int
+    name: str | None = None  # the display name from the verified token, if named
+    named: bool = False  # token mode: senderName is name, never what a frame says
 
 
 class Store:
-    def __init__(self, client, connections_table: str, messages_table: str, clock=time.time):
+    def __init__(self, client, connections_table: str, messages_table: str, conversations_table: str, clock=time.time):
         self.db = client
         self.connections = connections_table
         self.messages = messages_table
+        self.conversations = conversations_table
         self.clock = clock
         self._connections: OrderedDict[str, Connection] = OrderedDict()
+        self._pairs: OrderedDict[str, tuple[str, str]] = OrderedDict()  # membership never changes
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     # ---- connections ---------------------------------------------------------
 
-    def put_connection(self, connection_id: str, user_id: str, ttl_seconds: int, *, ack: bool) -> None:
+    def put_connection(
+        self, connection_id: str, user_id: str, ttl_seconds: int, *, ack: bool, name: str | None, named: bool
+    ) -> None:
+        """named: the display name comes from the verified token (name may then be None)."""
         now = int(self.clock())
         item = {"connectionId": connection_id, "userId": user_id, "connectedAt": now, "ttl": now + ttl_seconds}
-        self.db.put_item(TableName=self.connections, Item=to_item({**item, "ack": ack}))
+        self.db.put_item(TableName=self.connections, Item=to_item({**item, "ack": ack, "named": named, "name": name}))
 
     def delete_connection(self, connection_id: str) -> None:
+        """Forget a closed connection, and remember when its user was last seen."""
         self._connections.pop(connection_id, None)
-        self.db.delete_item(TableName=self.connections, Key={"connectionId": {"S": connection_id}})
+        old = self.db.delete_item(
+            TableName=self.connections, Key={"connectionId": {"S": connection_id}}, ReturnValues="ALL_OLD"
+        ).get("Attributes")
+        if old and "userId" in old:
+            row = {"connectionId": LAST_SEEN + old["userId"]["S"], "lastSeen": now_iso()}
+            self.db.put_item(TableName=self.connections, Item=to_item(row))
+
+    def last_seen(self, user_ids: list[str]) -> dict[str, str]:
+        """userId -> when their last connection closed, for those who have one."""
+        rows = self._batch_get(self.connections, [{"connectionId": {"S": LAST_SEEN + u}} for u in user_ids])
+        return {row["connectionId"][len(LAST_SEEN) :]: row["lastSeen"] for row in rows}
+
+    def online(self, user_id: str) -> bool:
+        """Whether the user has a connection API Gateway could still hold."""
+        oldest = self.clock() - MAX_CONNECTION_SECONDS
+        return any(c.connected_at > oldest for c in self.live_connections(user_id))
 
     def delete_gone_connection(self, connection_id: str) -> bool:
         """Delete a connection whose post answered 410, unless it connected in the last
@@ -198,19 +240,22 @@ class Store:
         return from_item(item) if item else None
 
     def get_messages(self, message_ids: list[str]) -> dict[str, dict]:
-        """BatchGetItem for up to 100 ids, retrying unprocessed keys."""
-        keys = [{"messageId": {"S": m}} for m in message_ids]
-        found: dict[str, dict] = {}
-        request = {self.messages: {"Keys": keys, "ConsistentRead": True}}
+        """BatchGetItem for up to 100 ids."""
+        rows = self._batch_get(self.messages, [{"messageId": {"S": m}} for m in message_ids])
+        return {row["messageId"]: row for row in rows}
+
+    def _batch_get(self, table: str, keys: list[dict]) -> list[dict]:
+        """BatchGetItem (consistent) for up to 100 keys of one table, retrying unprocessed keys."""
+        found: list[dict] = []
+        request = {table: {"Keys": keys, "ConsistentRead": True}} if keys else {}
         for attempt in range(5):
-            reply = self.db.batch_get_item(RequestItems=request)
-            for item in reply.get("Responses", {}).get(self.messages, []):
-                row = from_item(item)
-                found[row["messageId"]] = row
-            request = reply.get("UnprocessedKeys") or {}
             if not request:
                 return found
-            time.sleep(0.05 * 2**attempt)
+            reply = self.db.batch_get_item(RequestItems=request)
+            found += [from_item(item) for item in reply.get("Responses", {}).get(table, [])]
+            request = reply.get("UnprocessedKeys") or {}
+            if request:
+                time.sleep(0.05 * 2**attempt)
         raise RuntimeError("BatchGetItem left keys unprocessed after retries")
 
     def pending(self, user_id: str, after: tuple[str, str] | None = None, page_size: int = 100):
@@ -288,12 +333,12 @@ class Store:
         return kept["status"] if kept is not None else None
 
     def mark_read(self, message_id: str, reader_id: str) -> str | None:
-        """sent or delivered -> read. Returns the status it had, or None if it was read
-        already or is deleted. A message still pending stays pending: marking it read does not give the
-        recipient its content, sync does."""
+        """sent or delivered -> read, and out of the unread counts. Returns the status it
+        had, or None if it was read already or is deleted. A message still pending stays
+        pending: marking it read does not give the recipient its content, sync does."""
         old = self._update(
             message_id,
-            "SET #s = :read, readAt = :now",
+            "SET #s = :read, readAt = :now REMOVE unreadBy",
             "recipientId = :me AND #s IN (:sent, :delivered) AND attribute_not_exists(deletedAt)",
             {":me": reader_id, ":read": READ, ":sent": SENT, ":delivered": DELIVERED, ":now": now_iso()},
             {"#s": "status"},
@@ -321,12 +366,139 @@ class Store:
             returns="NONE",
         )
 
+    def unread_counts(self, user_id: str) -> dict[str, int]:
+        """conversationId -> how many messages to the user there are not read yet."""
+        counts: dict[str, int] = {}
+        rows = self._query(
+            TableName=self.messages,
+            IndexName=UNREAD_INDEX,
+            KeyConditionExpression="unreadBy = :u",
+            ExpressionAttributeValues={":u": {"S": user_id}},
+            ProjectionExpression="conversationId",
+        )
+        for row in rows:
+            conversation_id = row["conversationId"]["S"]
+            counts[conversation_id] = counts.get(conversation_id, 0) + 1
+        return counts
+
+    def unread_in(self, user_id: str, conversation_id: str):
+        """The messages to the user in a conversation not read yet: messageId, senderId,
+        conversationId and sentAt of each."""
+        rows = self._query(
+            TableName=self.messages,
+            IndexName=UNREAD_INDEX,
+            KeyConditionExpression="unreadBy = :u AND conversationId = :c",
+            ExpressionAttributeValues={":u": {"S": user_id}, ":c": {"S": conversation_id}},
+        )
+        return (from_item(row) for row in rows)
+
+    def history(self, conversation_id: str, before: tuple[str, str] | None, page_size: int):
+        """A conversation's messages, newest first, from before the (sentAt, messageId)
+        position if given: one Query per page_size, read lazily."""
+        start = None
+        if before:
+            start = {"conversationId": {"S": conversation_id}, "sentAt": {"S": before[0]}}
+            start["messageId"] = {"S": before[1]}
+        rows = self._query(
+            start,
+            TableName=self.messages,
+            IndexName=CONVERSATION_INDEX,
+            KeyConditionExpression="conversationId = :c",
+            ExpressionAttributeValues={":c": {"S": conversation_id}},
+            ScanIndexForward=False,
+            Limit=page_size,
+        )
+        return (from_item(row) for row in rows)
+
+    # ---- conversations -----------------------------------------------------------
+
+    def pair(self, conversation_id: str) -> tuple[str, str] | None:
+        """The conversation's two users (sorted), or None if it does not exist."""
+        found = self._pairs.get(conversation_id)
+        if found is None:
+            key = {"conversationId": {"S": conversation_id}, "userId": {"S": PAIR}}
+            item = self.db.get_item(TableName=self.conversations, Key=key, ConsistentRead=True).get("Item")
+            if item is None:
+                return None
+            found = self._remember(conversation_id, from_item(item))
+        return found
+
+    def claim(self, conversation_id: str, user_a: str, user_b: str) -> tuple[str, str]:
+        """Make the conversation theirs if nobody has; returns the pair that has it (the
+        first claim wins a race)."""
+        first, second = sorted((user_a, user_b))
+        row = {"conversationId": conversation_id, "userId": PAIR, "memberA": first, "memberB": second}
+        try:
+            self.db.put_item(
+                TableName=self.conversations,
+                Item=to_item({**row, "createdAt": now_iso()}),
+                ConditionExpression="attribute_not_exists(userId)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            old = getattr(exc, "response", {}).get("Item")
+            return self._remember(conversation_id, from_item(old)) if old else self.pair(conversation_id)
+        return self._remember(conversation_id, row)
+
+    def add_contact(self, conversation_id: str, user_a: str, user_b: str) -> None:
+        """The pair row of their canonical conversation, which says they share one (the
+        same two users every time: writing it again changes nothing)."""
+        first, second = sorted((user_a, user_b))
+        row = {"conversationId": conversation_id, "userId": PAIR, "memberA": first, "memberB": second}
+        self.db.put_item(TableName=self.conversations, Item=to_item({**row, "createdAt": now_iso()}))
+
+    def existing(self, conversation_ids: list[str]) -> set[str]:
+        """Which of these conversations exist (up to 100)."""
+        keys = [{"conversationId": {"S": c}, "userId": {"S": PAIR}} for c in dict.fromkeys(conversation_ids)]
+        return {row["conversationId"] for row in self._batch_get(self.conversations, keys)}
+
+    def _remember(self, conversation_id: str, row: dict) -> tuple[str, str]:
+        pair = (row["memberA"], row["memberB"])
+        self._pairs[conversation_id] = pair
+        if len(self._pairs) > CONNECTION_CACHE_SIZE:
+            self._pairs.popitem(last=False)
+        return pair
+
+    def touch(self, conversation_id: str, user_id: str, peer_id: str, message_id: str, sent_at: str) -> None:
+        """The user's row of the conversation: its latest message, which puts it first
+        in their list. Only moves forward, so sends that race leave the latest."""
+        try:
+            self.db.update_item(
+                TableName=self.conversations,
+                Key={"conversationId": {"S": conversation_id}, "userId": {"S": user_id}},
+                UpdateExpression="SET peerId = :p, updatedAt = :t, lastMessageId = :m",
+                ConditionExpression="attribute_not_exists(updatedAt) OR updatedAt <= :t",
+                ExpressionAttributeValues=to_item({":p": peer_id, ":t": sent_at, ":m": message_id}),
+            )
+        except Exception as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def conversations_of(self, user_id: str, after: tuple[str, str] | None, page_size: int):
+        """The user's conversation rows, latest activity first, from after the
+        (updatedAt, conversationId) position if given: one Query per page_size, lazily."""
+        start = None
+        if after:
+            start = {"userId": {"S": user_id}, "updatedAt": {"S": after[0]}, "conversationId": {"S": after[1]}}
+        rows = self._query(
+            start,
+            TableName=self.conversations,
+            IndexName=CONVERSATIONS_INDEX,
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues={":u": {"S": user_id}},
+            ScanIndexForward=False,
+            Limit=page_size,
+        )
+        return (from_item(row) for row in rows)
+
     def soft_delete(self, message_id: str, sender_id: str) -> dict | None:
         """isDeleted=true and the content gone. None if the caller is not the sender."""
         return self._update(
             message_id,
             "SET isDeleted = :true, deletedAt = :now"
-            " REMOVE #c, replyToContent, replyToSenderName, pendingFor, leaseUntil",
+            " REMOVE #c, replyToContent, replyToSenderName, pendingFor, leaseUntil, unreadBy",
             "senderId = :me",
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
@@ -335,5 +507,11 @@ class Store:
 
 def _connection(row: dict) -> Connection:
     return Connection(
-        row["connectionId"], row["userId"], bool(row.get("ack", False)), row.get("ttl", 0), row.get("connectedAt", 0)
+        row["connectionId"],
+        row["userId"],
+        bool(row.get("ack", False)),
+        row.get("ttl", 0),
+        row.get("connectedAt", 0),
+        row.get("name"),
+        bool(row.get("named", False)),
     )

@@ -37,17 +37,19 @@ def test_the_ios_clients_frame_reaches_an_online_recipient_at_once(stack):
         expected = {k: v for k, v in IOS_CLIENT_FRAME.items() if k != "action"} | {"status": "delivered"}
         assert {k: v for k, v in message["data"].items() if k != "sentAt"} == expected  # and the server's sentAt
         ack = (await alice.next("ack"))["data"]
-        assert ack == {"messageId": "test-123", "status": "delivered", "sentAt": message["data"]["sentAt"]}
+        sent_at = message["data"]["sentAt"]
+        assert ack == {"messageId": "test-123", "status": "delivered", "sentAt": sent_at, "conversationId": "conv-1"}
 
     run(scenario())
-    # Then the DynamoDB requests on real storage are the README's: 6 for a cold online send without ack mode
+    # Then the DynamoDB requests on real storage are the README's: 12 for a cold first message
+    # of a conversation (with the app's own id) to a recipient online without ack mode
     stats = wait_until(lambda: (s := stack.stats()).get("sendMessage", {}).get("invocations") == 1 and s)
     assert stats["sendMessage"] == {
         "invocations": 1,
-        "dynamodb.GetItem": 1,  # the caller's connection (cold container)
-        "dynamodb.PutItem": 1,  # the message, conditional on a new messageId
+        "dynamodb.GetItem": 3,  # the caller's connection (cold container), the conversation (new), the messageId
+        "dynamodb.PutItem": 3,  # the claim of the conversation, the pair's canonical one, the message
         "dynamodb.Query": 2,  # the recipient's connections, the sender's other connections
-        "dynamodb.UpdateItem": 2,  # the lease before posting, the confirmation (sent -> delivered) after
+        "dynamodb.UpdateItem": 4,  # the lease before posting, the confirmation after, each user's row
         "apigatewaymanagementapi.PostToConnection": 2,  # the message to bob, the ack to alice
     }
     assert stats["$connect"] == {"invocations": 2, "dynamodb.PutItem": 2}
@@ -90,7 +92,7 @@ def test_an_offline_recipient_gets_everything_on_sync_in_order_exactly_once(stac
 def test_read_receipts_and_delete(stack):
     async def scenario():
         alice, bob = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "bob")
-        await alice.send(send_frame("m1", "bob", "to be deleted"))
+        await alice.send(send_frame("m1", "bob", "to be deleted", conversationId="conv-1"))
         await bob.next("message")
         await alice.next("ack")
         await bob.send({"action": "markRead", "messageIds": ["m1"]})
@@ -138,7 +140,7 @@ def test_every_error_code_over_the_wire(stack):
             return (await client.next("error", timeout))["data"]
 
         assert (await error_of(alice, "not json"))["code"] == "BAD_REQUEST"
-        assert (await error_of(alice, {"action": "typing"}))["code"] == "UNKNOWN_ACTION"
+        assert (await error_of(alice, {"action": "wave"}))["code"] == "UNKNOWN_ACTION"
         assert (await error_of(mallory, send_frame("m1", "bob", senderId="alice")))["code"] == "FORBIDDEN"
         await alice.send(send_frame("m1", "bob"))
         await alice.next("ack")

@@ -19,7 +19,7 @@ def test_by_default_destroy_deletes_every_table_log_group_and_the_user_pool():
     # Given the default (personal, throwaway) deployment
     found = stateful_resources(synth()[1])
     # Then nothing stateful is kept by CloudFormation on delete, and nothing blocks the delete
-    assert len(found) == 2 + 3 + 1
+    assert len(found) == 3 + 3 + 1  # tables, log groups, user pool
     for logical_id, resource in found.items():
         assert resource.get("DeletionPolicy") == "Delete", logical_id
         assert resource.get("UpdateReplacePolicy") == "Delete", logical_id

@@ -160,10 +160,10 @@ def test_connect_may_only_put_connections(template):
     assert "Messages" not in json.dumps(statements)
 
 
-def test_disconnect_may_only_delete_connections(template):
+def test_disconnect_may_only_delete_connections_and_record_last_seen(template):
     statements = policy_statements(template, "disconnect.handler")
-    assert actions_of(statements) == {"dynamodb:DeleteItem"}
-    assert "Messages" not in json.dumps(statements)
+    assert actions_of(statements) == {"dynamodb:DeleteItem", "dynamodb:PutItem"}
+    assert "Messages" not in json.dumps(statements) and "Conversations" not in json.dumps(statements)
 
 
 def test_only_the_message_function_may_post_to_connections_and_only_on_this_stage(template):
@@ -265,13 +265,19 @@ def index_names(template) -> dict[str, set[str]]:
     }
 
 
-def test_the_upgrade_from_before_ack_mode_changes_one_index_per_deploy():
+def test_every_upgrade_changes_one_index_per_table_per_deploy():
     # CloudFormation creates or deletes one global secondary index per table per update,
-    # and cannot change an index's projection: README, "Upgrading a stack deployed before ack mode"
-    before = {"connectionId": {"userId-index"}, "messageId": {"pending-index", "conversation-index"}}
+    # and cannot change an index's projection: README, "Upgrading"
+    before_ack_mode = {"connectionId": {"userId-index"}, "messageId": {"pending-index", "conversation-index"}}
+    before_conversations = {
+        "connectionId": {"connections-by-user"},
+        "messageId": {"pending-index", "conversation-index", "replies-index"},
+    }
     step_one = index_names(synth(keepUserIdIndex="true")[1])
-    step_two = index_names(synth()[1])
-    for table in before:
-        for older, newer in ((before[table], step_one[table]), (step_one[table], step_two[table])):
+    now = index_names(synth()[1])
+    for table in before_ack_mode:
+        for older, newer in ((before_ack_mode[table], step_one[table]), (step_one[table], now[table])):
             assert len(older ^ newer) <= 1, (table, older, newer)
-    assert step_two["connectionId"] == {"connections-by-user"}
+        assert len(before_conversations[table] ^ now[table]) <= 1, (table, before_conversations[table], now[table])
+    assert now["connectionId"] == {"connections-by-user"}
+    assert now["conversationId"] == {"conversations-by-user"}  # a new table: created with its index

@@ -138,8 +138,8 @@ def test_a_cursor_that_is_not_a_syncComplete_cursor_is_a_bad_request(chat, after
 def test_read_on_one_device_tells_the_readers_other_devices(chat):
     # Given two messages in one conversation and one in another, on bob's phone and laptop
     alice, phone, laptop = chat.online("alice"), chat.online("bob", ack=True), chat.online("bob", ack=True)
-    chat.send(alice, send_frame("m1", "bob"))
-    chat.send(alice, send_frame("m2", "bob"))
+    chat.send(alice, send_frame("m1", "bob", conversationId="conv-1"))
+    chat.send(alice, send_frame("m2", "bob", conversationId="conv-1"))
     chat.send(alice, send_frame("m3", "bob", conversationId="conv-2"))
     chat.take(phone)
     chat.take(laptop)

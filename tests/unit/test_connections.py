@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 from harness import Chat, ack, messages, send_frame
 
 
@@ -20,10 +22,12 @@ def test_dev_mode_without_a_usable_userId_is_refused_with_401_and_nothing_writte
     assert chat.items("connections") == []
 
 
-def test_disconnect_removes_the_connection(chat):
+def test_disconnect_removes_the_connection_and_remembers_when_its_user_was_last_seen(chat):
     alice = chat.online("alice")
     assert chat.disconnect(alice) == {"statusCode": 200}
-    assert chat.items("connections") == []
+    assert chat.store.live_connections("alice") == []
+    [row] = chat.items("connections")
+    assert row == {"connectionId": "#lastSeen:alice", "lastSeen": ANY}
 
 
 def test_a_gone_recipient_connection_is_removed_and_the_message_waits_for_sync(chat):

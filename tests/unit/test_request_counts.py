@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness import Chat, send_frame
+from harness import send_frame
 
 
 def counted(chat, action):
@@ -14,45 +14,60 @@ def counted(chat, action):
     return dict(chat.requests.calls)
 
 
-def test_connect_and_disconnect_cost_one_write_each(chat):
+def test_connect_costs_one_write_and_disconnect_two(chat):
     assert counted(chat, lambda: chat.connect(user="alice")) == {"PutItem": 1}
-    assert counted(chat, lambda: chat.disconnect("conn-1")) == {"DeleteItem": 1}
+    # DeleteItem the connection, PutItem when its user was last seen
+    assert counted(chat, lambda: chat.disconnect("conn-1")) == {"DeleteItem": 1, "PutItem": 1}
 
 
-def test_a_message_to_an_online_recipient_without_ack_mode_costs_6_requests_cold_and_5_warm(dynamodb, dev_template):
-    chat = Chat(dynamodb, dev_template)  # a fresh container: connection -> user not cached yet
+def test_a_message_to_an_online_recipient_without_ack_mode_costs_7_requests_warm_and_9_cold(chat):
     alice, _bob = chat.online("alice"), chat.online("bob")
-    cold = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
-    # GetItem: alice's connection; PutItem: the message; Query: bob's and alice's connections;
-    # UpdateItem: the lease before the post, the confirmation after it
-    assert cold == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 2}
-    warm = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
-    assert warm == {"PutItem": 1, "Query": 2, "UpdateItem": 2}
+    chat.send(alice, send_frame("m0", "bob"))  # the conversation exists
+    warm = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
+    # PutItem: the message; Query: bob's and alice's connections; UpdateItem: the lease before
+    # the post, the confirmation after it, and each user's row of the conversation
+    assert warm == {"PutItem": 1, "Query": 2, "UpdateItem": 4}
+    chat.new_container()  # nothing cached: GetItem alice's connection and the conversation's pair
+    cold = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
+    assert cold == {"GetItem": 2, "PutItem": 1, "Query": 2, "UpdateItem": 4}
 
 
-def test_a_message_to_an_online_recipient_in_ack_mode_costs_3_warm_and_its_confirmation_3_more(chat):
+def test_the_first_message_of_a_conversation_costs_three_more_and_a_random_id_one_more(chat):
+    alice, _bob = chat.online("alice"), chat.online("bob", ack=True)
+    chat.send(alice, send_frame("m0", "carol"))  # warm
+    # GetItem: the conversation (none) and the messageId (free); PutItem: its pair, claimed
+    calls = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
+    assert calls == {"GetItem": 2, "PutItem": 2, "Query": 2, "UpdateItem": 2}
+    # an app's own id: PutItem the pair's canonical conversation too, which presence reads
+    calls = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob", conversationId="c-7f3a")))
+    assert calls == {"GetItem": 2, "PutItem": 3, "Query": 2, "UpdateItem": 2}
+
+
+def test_a_message_to_an_online_recipient_in_ack_mode_costs_5_warm_and_its_confirmation_3_more(chat):
     alice, bob = chat.online("alice"), chat.online("bob", ack=True)
     chat.send(alice, send_frame("m0", "bob"))
     chat.send(bob, {"action": "markDelivered", "messageIds": ["m0"]})  # both containers warm
-    # the send: PutItem, then Query bob's and alice's connections; no write until bob confirms
-    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1, "Query": 2}
+    # the send: PutItem, then Query bob's and alice's connections, UpdateItem both users' rows
+    send = {"PutItem": 1, "Query": 2, "UpdateItem": 2}
+    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == send
     # the confirmation: BatchGetItem, UpdateItem, Query alice's connections for the receipt
     confirm = {"action": "markDelivered", "messageIds": ["m1"]}
     assert counted(chat, lambda: chat.send(bob, confirm)) == {"BatchGetItem": 1, "UpdateItem": 1, "Query": 1}
     assert counted(chat, lambda: chat.send(bob, confirm)) == {"BatchGetItem": 1}  # again: nothing to do
 
 
-def test_a_message_to_an_offline_recipient_costs_3_warm(chat):
+def test_a_message_to_an_offline_recipient_costs_5_warm(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m0", "bob"))
-    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1, "Query": 2}
+    send = {"PutItem": 1, "Query": 2, "UpdateItem": 2}
+    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == send
 
 
 def test_a_reply_costs_one_more_get_to_check_the_sender_can_see_the_original(chat):
     alice, _bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m0", "bob"))
     reply = send_frame("m1", "bob", replyToMessageId="m0")
-    assert counted(chat, lambda: chat.send(alice, reply)) == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 2}
+    assert counted(chat, lambda: chat.send(alice, reply)) == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 4}
 
 
 def test_a_retry_costs_one_conditional_put(chat):
@@ -134,10 +149,10 @@ def test_a_send_whose_every_post_fails_costs_two_more_and_retries_only_a_connect
     chat.later(60)  # bob's connection died a minute ago
     # lease, release, one more look at bob's connections (the dead one is not tried again), its row deleted
     calls = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
-    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 2, "DeleteItem": 1}
+    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 4, "DeleteItem": 1}  # (2 of them: the rows)
     # a connection that answers 410 in its first seconds may be in its handshake: it is tried once more
     young = chat.online("bob")
     chat.api.gone.add(young)
     calls = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
-    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 4, "DeleteItem": 1}  # (the delete keeps a young row)
+    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 6, "DeleteItem": 1}  # (the delete keeps a young row)
     assert [f["type"] for f in chat.frames(young)] == []  # (the fake drops what a gone connection is sent)

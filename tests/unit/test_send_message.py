@@ -11,7 +11,8 @@ def test_online_recipient_gets_the_message_in_the_ios_client_frame_shape(chat):
     # Given alice and bob are online
     alice, bob = chat.online("alice"), chat.online("bob")
     # When alice sends bob a message the way the iOS client does
-    chat.send(alice, send_frame("m1", "bob", "Hello!", senderName="Alice", timestamp="2025-10-21T10:30:00Z"))
+    frame = send_frame("m1", "bob", "Hello!", senderName="Alice", timestamp="2025-10-21T10:30:00Z")
+    chat.send(alice, {**frame, "conversationId": "conv-1"})
     # Then bob receives it, marked delivered
     assert chat.frames(bob) == [
         {

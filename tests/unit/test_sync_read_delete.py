@@ -83,8 +83,8 @@ def test_sync_into_a_dead_connection_marks_nothing_delivered(chat):
 
 def test_mark_read_moves_to_read_and_sends_the_sender_a_read_receipt(chat):
     alice, bob = chat.online("alice"), chat.online("bob")
-    chat.send(alice, send_frame("m1", "bob"))
-    chat.send(alice, send_frame("m2", "bob"))
+    chat.send(alice, send_frame("m1", "bob", conversationId="conv-1"))
+    chat.send(alice, send_frame("m2", "bob", conversationId="conv-1"))
     chat.take(alice)
     chat.send(bob, {"action": "markRead", "messageIds": ["m1", "m2"]})
     chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})  # again: no second receipt
@@ -136,7 +136,7 @@ def test_an_early_markRead_never_swallows_the_message(chat):
 
 def test_the_sender_deletes_and_every_live_connection_of_both_users_is_told(chat):
     alice, alice_laptop, bob = chat.online("alice"), chat.online("alice"), chat.online("bob")
-    chat.send(alice, send_frame("m1", "bob", "secret", replyToContent="quoted"))
+    chat.send(alice, send_frame("m1", "bob", "secret", replyToContent="quoted", conversationId="conv-1"))
     for conn in (alice, alice_laptop, bob):
         chat.take(conn)
     chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})

@@ -254,3 +254,22 @@ def test_logs_are_json_lines_with_the_connection_and_never_hold_a_token_or_messa
     for token in (good, bad):
         assert token not in out and token.split(".")[1] not in out and token.split(".")[2] not in out
     assert secret not in out
+
+
+def test_in_token_mode_the_sender_name_comes_from_the_token_never_from_the_frame(
+    dynamodb, cognito_template, issuer, jwks
+):
+    chat = Chat(
+        dynamodb, cognito_template, env_overrides={"TOKEN_ISSUER": ISSUER, "TOKEN_CLIENT_IDS": CLIENT}, jwks=jwks
+    )
+    named, _ = chat.connect({"token": issuer.token(name="Alice Liddell", **{"cognito:username": "alice"})})
+    plain, _ = chat.connect({"token": issuer.token(sub="carol", **{"cognito:username": "carol77"})})
+    anonymous, _ = chat.connect({"token": issuer.token("access", sub="dave")})  # an access token has username only
+    bob, _ = chat.connect({"token": issuer.token("access", sub="bob")})
+    # When each sends bob a message claiming to be the CEO
+    for i, conn in enumerate((named, plain, anonymous)):
+        chat.send(conn, send_frame(f"m{i}", "bob", "wire the money", senderName="The CEO"))
+    # Then bob sees the names the tokens carry: name, else cognito:username, else none at all
+    names = [(f["data"]["senderId"], f["data"].get("senderName")) for f in chat.frames(bob)]
+    assert names == [("user-123", "Alice Liddell"), ("carol", "carol77"), ("dave", None)]
+    assert chat.message("m0")["senderName"] == "Alice Liddell"  # and so does the store (history, pushes)
