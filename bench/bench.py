@@ -273,6 +273,8 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
     await until(
         lambda: all(stack.invocations(route) >= n for route, n in ready.items()), timeout=60, what="the warm-up done"
     )
+    idle = {"frames": 0, "invocations": 0}  # and nothing of it still queued or running
+    await until(lambda: stack.in_flight() == idle, timeout=60, what="the local stack idle after the warm-up")
 
     before = stack.stats()
     started = time.perf_counter()
