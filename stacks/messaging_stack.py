@@ -55,24 +55,16 @@ class MessagingStack(Stack):
         # $disconnect forgets the connection and records when its user was last seen
         _grant(storage.connections, functions.disconnect, "dynamodb:DeleteItem", "dynamodb:PutItem")
         _grant(storage.connections, functions.message, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
-        _grant(
-            storage.messages,
-            functions.message,
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-        )
-        _grant(
-            storage.conversations,
-            functions.message,
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-        )
+        for table in (storage.messages, storage.conversations):  # no DeleteItem: messages are soft-deleted
+            _grant(
+                table,
+                functions.message,
+                "dynamodb:PutItem",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+            )
 
         websocket = WebSocket(
             self,

@@ -14,6 +14,14 @@ class Storage(Construct):
     def __init__(self, scope: Construct, id: str, *, retain_data: bool, keep_user_id_index: bool) -> None:
         super().__init__(scope, id)
         removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+        # every table: on demand, and kept or destroyed with the stack as configured
+        lifecycle = {
+            "billing": dynamodb.Billing.on_demand(),
+            "removal_policy": removal,
+            "deletion_protection": retain_data,
+        }
+        # the tables a user's data lives in (not the connections, which expire anyway)
+        recovery = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
 
         # A user's connections with everything a post needs to know (ttl, ack mode).
         # Projecting ALL costs nothing more on rows this small, and a projection cannot
@@ -42,9 +50,7 @@ class Storage(Construct):
             partition_key=dynamodb.Attribute(name="connectionId", type=S),
             time_to_live_attribute="ttl",
             global_secondary_indexes=user_indexes,
-            billing=dynamodb.Billing.on_demand(),
-            removal_policy=removal,
-            deletion_protection=retain_data,
+            **lifecycle,
         )
 
         message_indexes = [
@@ -86,12 +92,8 @@ class Storage(Construct):
             "Messages",
             partition_key=dynamodb.Attribute(name="messageId", type=S),
             global_secondary_indexes=message_indexes,
-            billing=dynamodb.Billing.on_demand(),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=removal,
-            deletion_protection=retain_data,
+            **lifecycle,
+            point_in_time_recovery_specification=recovery,
         )
 
         # Who is in each conversation, and each user's list of them. Per conversation:
@@ -113,10 +115,6 @@ class Storage(Construct):
                     projection_type=dynamodb.ProjectionType.ALL,
                 ),
             ],
-            billing=dynamodb.Billing.on_demand(),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=removal,
-            deletion_protection=retain_data,
+            **lifecycle,
+            point_in_time_recovery_specification=recovery,
         )

@@ -200,19 +200,16 @@ def parse_frame(body) -> dict:
 
 def frame_message_id(frame: dict) -> str | None:
     """The frame's messageId if it is a usable string, so errors can name it."""
-    value = frame.get("messageId")
-    if isinstance(value, str) and 0 < len(value) <= ID_MAX_CHARS and value.isprintable():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
-        return value
-    return None
+    return _usable_id(frame, "messageId")
 
 
 def frame_request_id(frame: dict) -> str | None:
     """The frame's requestId if it is usable, so an answer or error can echo it."""
-    value = frame.get("requestId")
+    return _usable_id(frame, "requestId")
+
+
+def _usable_id(frame: dict, field: str) -> str | None:
+    value = frame.get(field)
     if isinstance(value, str) and 0 < len(value) <= ID_MAX_CHARS and value.isprintable():
         try:
             value.encode("utf-8")

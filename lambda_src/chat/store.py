@@ -58,9 +58,10 @@ PENDING_INDEX = "pending-index"
 REPLIES_INDEX = "replies-index"
 CONVERSATION_INDEX = "conversation-index"
 
-# Connection ids never repeat and a connection's user and mode never change, so what
-# a connection is can be cached for the life of the container.
-CONNECTION_CACHE_SIZE = 10_000
+# Connection ids never repeat and a connection's user and mode never change, and a
+# conversation's pair never changes either, so both are cached for the life of the
+# container, up to this many entries each.
+CACHE_SIZE = 10_000
 # A connection this young that answers 410 may still be in its handshake: keep its row.
 HANDSHAKE_GRACE_SECONDS = 10
 
@@ -191,7 +192,7 @@ class Store:
                 return None
             found = _connection(from_item(item))
             self._connections[connection_id] = found
-            if len(self._connections) > CONNECTION_CACHE_SIZE:
+            if len(self._connections) > CACHE_SIZE:
                 self._connections.popitem(last=False)
         return found if found.ttl > self.clock() else None
 
@@ -258,22 +259,33 @@ class Store:
                 time.sleep(0.05 * 2**attempt)
         raise RuntimeError("BatchGetItem left keys unprocessed after retries")
 
-    def pending(self, user_id: str, after: tuple[str, str] | None = None, page_size: int = 100):
-        """Every message a device of the user does not have yet, oldest first, from after
-        the (sentAt, messageId) position if given: one Query per page_size, read lazily."""
-        start = (
-            {"pendingFor": {"S": user_id}, "sentAt": {"S": after[0]}, "messageId": {"S": after[1]}} if after else None
-        )
+    def _ordered(self, table: str, index: str, key: tuple, order: tuple, *, position, page_size: int, forward: bool):
+        """The items of one partition of an index in its sort order, from after a position
+        (sort value, table key value) if given: one Query per page_size, read lazily.
+        key is (partition attribute, value); order is (sort attribute, the table's key
+        attribute that is not already the partition), which make a position unique."""
+        (name, value), (sort_name, tiebreak) = key, order
+        start = None
+        if position:
+            start = {name: {"S": value}, sort_name: {"S": position[0]}, tiebreak: {"S": position[1]}}
         rows = self._query(
             start,
-            TableName=self.messages,
-            IndexName=PENDING_INDEX,
-            KeyConditionExpression="pendingFor = :u",
-            ExpressionAttributeValues={":u": {"S": user_id}},
-            ScanIndexForward=True,
+            TableName=table,
+            IndexName=index,
+            KeyConditionExpression=f"{name} = :v",
+            ExpressionAttributeValues={":v": {"S": value}},
+            ScanIndexForward=forward,
             Limit=page_size,
         )
         return (from_item(row) for row in rows)
+
+    def pending(self, user_id: str, after: tuple[str, str] | None = None, page_size: int = 100):
+        """Every message a device of the user does not have yet, oldest first, from after
+        the (sentAt, messageId) position if given."""
+        key, order = ("pendingFor", user_id), ("sentAt", "messageId")
+        return self._ordered(
+            self.messages, PENDING_INDEX, key, order, position=after, page_size=page_size, forward=True
+        )
 
     def _update(self, message_id: str, update: str, condition: str, values: dict, names=None, returns="ALL_NEW"):
         """A conditional UpdateItem; the returned attributes, or None if the condition did not hold."""
@@ -394,21 +406,11 @@ class Store:
 
     def history(self, conversation_id: str, before: tuple[str, str] | None, page_size: int):
         """A conversation's messages, newest first, from before the (sentAt, messageId)
-        position if given: one Query per page_size, read lazily."""
-        start = None
-        if before:
-            start = {"conversationId": {"S": conversation_id}, "sentAt": {"S": before[0]}}
-            start["messageId"] = {"S": before[1]}
-        rows = self._query(
-            start,
-            TableName=self.messages,
-            IndexName=CONVERSATION_INDEX,
-            KeyConditionExpression="conversationId = :c",
-            ExpressionAttributeValues={":c": {"S": conversation_id}},
-            ScanIndexForward=False,
-            Limit=page_size,
+        position if given."""
+        key, order = ("conversationId", conversation_id), ("sentAt", "messageId")
+        return self._ordered(
+            self.messages, CONVERSATION_INDEX, key, order, position=before, page_size=page_size, forward=False
         )
-        return (from_item(row) for row in rows)
 
     # ---- conversations -----------------------------------------------------------
 
@@ -426,12 +428,11 @@ class Store:
     def claim(self, conversation_id: str, user_a: str, user_b: str) -> tuple[str, str]:
         """Make the conversation theirs if nobody has; returns the pair that has it (the
         first claim wins a race)."""
-        first, second = sorted((user_a, user_b))
-        row = {"conversationId": conversation_id, "userId": PAIR, "memberA": first, "memberB": second}
+        row = _pair_row(conversation_id, user_a, user_b)
         try:
             self.db.put_item(
                 TableName=self.conversations,
-                Item=to_item({**row, "createdAt": now_iso()}),
+                Item=to_item(row),
                 ConditionExpression="attribute_not_exists(userId)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -445,9 +446,7 @@ class Store:
     def add_contact(self, conversation_id: str, user_a: str, user_b: str) -> None:
         """The pair row of their canonical conversation, which says they share one (the
         same two users every time: writing it again changes nothing)."""
-        first, second = sorted((user_a, user_b))
-        row = {"conversationId": conversation_id, "userId": PAIR, "memberA": first, "memberB": second}
-        self.db.put_item(TableName=self.conversations, Item=to_item({**row, "createdAt": now_iso()}))
+        self.db.put_item(TableName=self.conversations, Item=to_item(_pair_row(conversation_id, user_a, user_b)))
 
     def existing(self, conversation_ids: list[str]) -> set[str]:
         """Which of these conversations exist (up to 100)."""
@@ -457,7 +456,7 @@ class Store:
     def _remember(self, conversation_id: str, row: dict) -> tuple[str, str]:
         pair = (row["memberA"], row["memberB"])
         self._pairs[conversation_id] = pair
-        if len(self._pairs) > CONNECTION_CACHE_SIZE:
+        if len(self._pairs) > CACHE_SIZE:
             self._pairs.popitem(last=False)
         return pair
 
@@ -478,20 +477,11 @@ class Store:
 
     def conversations_of(self, user_id: str, after: tuple[str, str] | None, page_size: int):
         """The user's conversation rows, latest activity first, from after the
-        (updatedAt, conversationId) position if given: one Query per page_size, lazily."""
-        start = None
-        if after:
-            start = {"userId": {"S": user_id}, "updatedAt": {"S": after[0]}, "conversationId": {"S": after[1]}}
-        rows = self._query(
-            start,
-            TableName=self.conversations,
-            IndexName=CONVERSATIONS_INDEX,
-            KeyConditionExpression="userId = :u",
-            ExpressionAttributeValues={":u": {"S": user_id}},
-            ScanIndexForward=False,
-            Limit=page_size,
+        (updatedAt, conversationId) position if given."""
+        key, order = ("userId", user_id), ("updatedAt", "conversationId")
+        return self._ordered(
+            self.conversations, CONVERSATIONS_INDEX, key, order, position=after, page_size=page_size, forward=False
         )
-        return (from_item(row) for row in rows)
 
     def soft_delete(self, message_id: str, sender_id: str) -> dict | None:
         """isDeleted=true and the content gone. None if the caller is not the sender."""
@@ -503,6 +493,12 @@ class Store:
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
         )
+
+
+def _pair_row(conversation_id: str, user_a: str, user_b: str) -> dict:
+    first, second = sorted((user_a, user_b))
+    row = {"conversationId": conversation_id, "userId": PAIR, "memberA": first, "memberB": second}
+    return {**row, "createdAt": now_iso()}
 
 
 def _connection(row: dict) -> Connection:
