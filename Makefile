@@ -36,7 +36,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth bootstrap deploy destroy local token bench soak clean
+.PHONY: install test lint synth bootstrap deploy destroy local token bench units soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -84,6 +84,9 @@ bench: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
 	python -m bench.bench --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
 		--clients $(CLIENTS) --messages $(MESSAGES) $(if $(ACK),--ack)
+
+units: install
+	PYTHONPATH=.:lambda_src:tests python -m bench.write_units
 
 soak: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/soak/cdk.out

@@ -11,6 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .api import MESSAGE_ROUTES
+
 LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
 # Files in lambda_src that are not runtime code.
 ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", ".pytest_cache"]
@@ -104,13 +106,18 @@ class Functions(Construct):
             "WebSocket $connect: authenticate, record the connection",
         )
         self.disconnect = function(
-            "Disconnect", "disconnect.handler", 5, environment, "WebSocket $disconnect: forget the connection"
+            "Disconnect",
+            "disconnect.handler",
+            5,
+            environment,
+            "WebSocket $disconnect: forget the connection, record when its user was last seen",
         )
-        # sync may deliver a long backlog; it stops 3 s before the timeout and the client syncs again.
+        # sync may deliver a long backlog: it stops while it still has time for its slowest
+        # next step and its last frame (syncComplete with a cursor), and the client continues.
         self.message = function(
             "Message",
             "message.handler",
             29,
             environment,
-            "WebSocket client actions: sendMessage, sync, markRead, deleteMessage, $default",
+            "WebSocket client actions: " + ", ".join([*MESSAGE_ROUTES, "$default"]),
         )

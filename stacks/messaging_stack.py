@@ -35,6 +35,7 @@ class MessagingStack(Stack):
             "CONNECTIONS_TABLE": storage.connections.table_name,
             "MESSAGES_TABLE": storage.messages.table_name,
             "CONVERSATIONS_TABLE": storage.conversations.table_name,
+            "CONTENTS_TABLE": storage.contents.table_name,
             "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
             "MAX_CONTENT_BYTES": str(config.max_content_bytes),
         }
@@ -65,6 +66,15 @@ class MessagingStack(Stack):
                 "dynamodb:UpdateItem",
                 "dynamodb:Query",
             )
+        # what a message says: written with it, read with it, deleted with it
+        _grant(
+            storage.contents,
+            functions.message,
+            "dynamodb:PutItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        )
 
         websocket = WebSocket(
             self,
@@ -84,6 +94,7 @@ class MessagingStack(Stack):
         CfnOutput(self, "ConnectionsTableName", value=storage.connections.table_name)
         CfnOutput(self, "MessagesTableName", value=storage.messages.table_name)
         CfnOutput(self, "ConversationsTableName", value=storage.conversations.table_name)
+        CfnOutput(self, "ContentsTableName", value=storage.contents.table_name)
         CfnOutput(self, "AuthMode", value=config.auth)
         if identity.user_pool_id:
             CfnOutput(self, "UserPoolId", value=identity.user_pool_id)

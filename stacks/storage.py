@@ -1,4 +1,4 @@
-"""The Connections, Messages and Conversations tables. Attribute and index names must match
+"""The Connections, Messages, Contents and Conversations tables. Attribute and index names must match
 lambda_src/chat/store.py, which documents the access patterns they serve."""
 
 from __future__ import annotations
@@ -92,6 +92,19 @@ class Storage(Construct):
             "Messages",
             partition_key=dynamodb.Attribute(name="messageId", type=S),
             global_secondary_indexes=message_indexes,
+            **lifecycle,
+            point_in_time_recovery_specification=recovery,
+        )
+
+        # What each message says: its content and the quote of the message it replies
+        # to, written once with the message and removed when it is deleted. Apart from
+        # the Messages rows, whose status changes would otherwise rewrite the content
+        # (with every index copy of it) each time: a status change costs the same for a
+        # 16 KB message as for a short one. No index: read by messageId only.
+        self.contents = dynamodb.TableV2(
+            self,
+            "Contents",
+            partition_key=dynamodb.Attribute(name="messageId", type=S),
             **lifecycle,
             point_in_time_recovery_specification=recovery,
         )

@@ -86,8 +86,7 @@ class Chat:
         self.offset = 0.0  # seconds added to the real clock by later()
         self.clock = clock or (lambda: time.time() + self.offset)
         self.api = FakeManagementApi()
-        tables = (self.settings.connections_table, self.settings.messages_table, self.settings.conversations_table)
-        self.store = Store(client, *tables, clock=self.clock)
+        self.store = Store(client, *self.settings.tables, clock=self.clock)
         self.services = Services(
             settings=self.settings,
             store=self.store,
@@ -102,8 +101,7 @@ class Chat:
 
     def new_container(self) -> None:
         """The next frames go to a fresh message-function container: nothing cached."""
-        tables = (self.settings.connections_table, self.settings.messages_table, self.settings.conversations_table)
-        self.store = self.services.store = Store(self.client, *tables, clock=self.clock)
+        self.store = self.services.store = Store(self.client, *self.settings.tables, clock=self.clock)
 
     def later(self, seconds: float) -> None:
         """Move this deployment's clock forward (the store's, for ttl, handshake grace and leases)."""
@@ -169,12 +167,15 @@ class Chat:
             "connections": self.settings.connections_table,
             "messages": self.settings.messages_table,
             "conversations": self.settings.conversations_table,
+            "contents": self.settings.contents_table,
         }[table]
         pages = self.client.get_paginator("scan").paginate(TableName=name)  # tests only; the app never scans
         return [from_item(i) for page in pages for i in page["Items"]]
 
     def message(self, message_id: str) -> dict | None:
-        return self.store.get_message(message_id, consistent=True)
+        """The message as stored: its row, with what it says (the Contents table)."""
+        row = self.store.get_message(message_id, consistent=True)
+        return self.store.with_content([row])[0] if row else None
 
 
 class TimeFor:

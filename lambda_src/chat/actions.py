@@ -22,7 +22,7 @@ from . import protocol
 from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
 from .delivery import Delivery
 from .log import log
-from .store import DELIVERED, READ, SENT, Connection, Store, now_iso
+from .store import CONTENT_FIELDS, DELIVERED, READ, SENT, Connection, Store, now_iso
 
 # A lease never outlives the invocation that holds it; without a Lambda context (tests)
 # it lasts this long, which is more than the message function's 29 s.
@@ -77,31 +77,38 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, "replyToMessageId is not a message you can see", msg.message_id
             )
-        quote = _quote(original)
+        quote = _quote(inv.store.with_content([original])[0])
     conversation_id = msg.conversation_id or protocol.canonical_conversation_id(sender, recipient)
     taken = _join(inv, conversation_id, recipient, msg.message_id)
     if taken is not None:
         _answer_taken_id(inv, msg.message_id, taken)
         return
     sent_at = now_iso()
-    item = {
+    words = {"content": msg.content, **{k: v for k, v in quote.items() if k in CONTENT_FIELDS}}
+    row = {
         "messageId": msg.message_id,
         "conversationId": conversation_id,
         "senderId": sender,
         # in token mode the verified name, never the frame's: a recipient must be able to trust it
         "senderName": inv.caller.name if inv.caller.named else msg.sender_name,
         "recipientId": recipient,
-        "content": msg.content,
         "timestamp": msg.timestamp or sent_at,
         "sentAt": sent_at,
         "status": SENT,
         "pendingFor": recipient,
         "unreadBy": recipient if recipient != sender else None,
         "isDeleted": False,
-        **quote,
+        **{k: v for k, v in quote.items() if k not in CONTENT_FIELDS},
     }
-    protocol.ensure_fits(protocol.message_frame({**item, "status": DELIVERED}), msg.message_id)  # as it will be posted
-    existing = inv.store.put_new_message(item)  # durable before anything is acknowledged
+    item = {**row, **words}  # the message as it is posted
+    protocol.ensure_fits(protocol.message_frame({**item, "status": DELIVERED}), msg.message_id)
+    # durable before anything is acknowledged: what it says, then its row (store.py, Contents)
+    earlier = inv.store.put_new_content(msg.message_id, sender, words)
+    if earlier is not None:
+        _refuse_another_senders(inv, msg.message_id, earlier)
+        # this sender's earlier attempt, which died before its row: its words stand
+        item = {**row, **{k: v for k, v in earlier.items() if k in CONTENT_FIELDS}}
+    existing = inv.store.put_new_message(row)
     if existing is not None:
         _answer_taken_id(inv, msg.message_id, existing)
         return
@@ -121,10 +128,15 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
 def _answer_taken_id(inv: Invocation, message_id: str, existing: dict) -> None:
     """A messageId that is stored already: the sender's retry (matched on messageId and
     sender alone) gets the ack again; anyone else's is a CONFLICT."""
-    if existing.get("senderId") != inv.user_id:
-        raise protocol.ProtocolError(protocol.CONFLICT, "messageId is already used by another message", message_id)
+    _refuse_another_senders(inv, message_id, existing)
     ack = protocol.ack_frame(message_id, existing["status"], existing["sentAt"], existing["conversationId"])
     inv.delivery.reply(ack)
+
+
+def _refuse_another_senders(inv: Invocation, message_id: str, stored: dict) -> None:
+    """CONFLICT if what is stored under the messageId is another sender's."""
+    if stored.get("senderId", inv.user_id) != inv.user_id:
+        raise protocol.ProtocolError(protocol.CONFLICT, "messageId is already used by another message", message_id)
 
 
 def _join(inv: Invocation, conversation_id: str, recipient: str, message_id: str) -> dict | None:
@@ -239,8 +251,8 @@ def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
     # what one message costs at most: a post (ack mode), or lease, post and confirm
     per_message = (WORST_POST_MS,) if inv.ack_mode else (WORST_DYNAMODB_MS, WORST_POST_MS, WORST_DYNAMODB_MS)
     count, position, more = 0, after, False
-    for item in inv.store.pending(inv.user_id, after):
-        if not inv.has_time_for(*per_message):
+    for item in _pending_in_time(inv, after):
+        if item is None or not inv.has_time_for(*per_message):
             more = True
             break
         if inv.ack_mode:
@@ -259,6 +271,18 @@ def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
     if more:
         log("info", "sync_paused", connectionId=inv.connection_id, count=count)
     inv.delivery.reply(protocol.sync_complete_frame(count, more, position))
+
+
+def _pending_in_time(inv: Invocation, after: tuple[str, str] | None):
+    """The caller's pending messages with what they say, a page at a time; None in
+    place of a page there is no time left to read (a Query and a BatchGetItem)."""
+    pages = inv.store.pages_with_content(inv.store.pending(inv.user_id, after))
+    while inv.has_time_for(WORST_DYNAMODB_MS, WORST_DYNAMODB_MS):
+        page = next(pages, None)
+        if page is None:
+            return
+        yield from page
+    yield None
 
 
 def _sync_confirming(inv: Invocation, item: dict) -> bool | None:
@@ -383,7 +407,8 @@ def conversations(inv: Invocation, request: protocol.PageRequest) -> None:
     """The caller's conversations, latest activity first, a page at a time."""
     rows = list(islice(inv.store.conversations_of(inv.user_id, request.cursor, request.limit + 1), request.limit + 1))
     more, rows = len(rows) > request.limit, rows[: request.limit]
-    last = inv.store.get_messages([r["lastMessageId"] for r in rows]) if rows else {}
+    found = inv.store.get_messages([r["lastMessageId"] for r in rows]) if rows else {}
+    last = {m["messageId"]: m for m in inv.store.with_content(list(found.values()))}
     unread = inv.store.unread_counts(inv.user_id) if rows else {}
     entries = [
         (
@@ -413,7 +438,7 @@ def history(inv: Invocation, request: protocol.PageRequest) -> None:
     # before conversations had members, two pairs could share an id: only this pair's
     ours = (row for row in rows if tuple(sorted((row.get("senderId", ""), row.get("recipientId", "")))) == pair)
     page = list(islice(ours, request.limit + 1))
-    more, page = len(page) > request.limit, page[: request.limit]
+    more, page = len(page) > request.limit, inv.store.with_content(page[: request.limit])
     entries = [((row["sentAt"], row["messageId"]), protocol.message_frame(row)["data"]) for row in page]
 
     def frame(messages, next_position):

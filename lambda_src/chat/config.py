@@ -19,6 +19,7 @@ class Settings:
     connections_table: str
     messages_table: str
     conversations_table: str
+    contents_table: str
     connection_ttl_seconds: int
     max_content_bytes: int
     # Only the connect function authenticates, so only it is given these.
@@ -26,6 +27,11 @@ class Settings:
     token_issuer: str = ""
     token_client_ids: tuple[str, ...] = ()
     jwks_url: str = ""
+
+    @property
+    def tables(self) -> tuple[str, str, str, str]:
+        """The table names, in the order chat.store.Store takes them."""
+        return self.connections_table, self.messages_table, self.conversations_table, self.contents_table
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
@@ -41,6 +47,7 @@ class Settings:
             connections_table=required("CONNECTIONS_TABLE"),
             messages_table=required("MESSAGES_TABLE"),
             conversations_table=required("CONVERSATIONS_TABLE"),
+            contents_table=required("CONTENTS_TABLE"),
             connection_ttl_seconds=int(required("CONNECTION_TTL_SECONDS")),
             max_content_bytes=int(required("MAX_CONTENT_BYTES")),
             auth_mode=env.get("AUTH_MODE"),

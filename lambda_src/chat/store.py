@@ -1,4 +1,5 @@
-"""DynamoDB access for the Connections, Messages and Conversations tables. No Scan anywhere.
+"""DynamoDB access for the Connections, Messages, Contents and Conversations tables. No
+Scan anywhere.
 
 Connections: ``connectionId`` key; ``connections-by-user`` (userId -> every attribute:
 the connection's ttl, its ``ack`` mode, when it connected, and in token mode the
@@ -15,6 +16,14 @@ Messages: ``messageId`` key;
                           exists until the message is read or deleted, so a user's unread
                           counts cost what is unread. Messages stored before it existed
                           are not counted.
+Contents: ``messageId`` key. What a message says (``content``, and a reply's quote:
+  ``replyToContent``, ``replyToSenderName``) with its ``senderId``; no index. Written
+  before the message's Messages row, so a row never lacks its content, and deleted with
+  the message. Apart from the row because a row's status changes rewrite the whole row,
+  and every index copy of it: here they do not touch the content. Rows stored before
+  Contents existed hold their content themselves. A send that died between the two
+  writes leaves a content item with no row: nothing reads it, and the sender's retry
+  (same messageId) completes the message with it.
 Conversations: ``conversationId`` + ``userId`` keys. The ``#pair`` row holds the two
   users (``memberA`` <= ``memberB``), claimed by the first message and never changed.
   A row per user holds ``peerId``, ``updatedAt`` and ``lastMessageId`` (only moves
@@ -42,6 +51,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
 # A message's status only ever moves forward along this order.
 SENT, DELIVERED, READ = "sent", "delivered", "read"
@@ -57,6 +67,9 @@ MAX_CONNECTION_SECONDS = 2 * 3600
 PENDING_INDEX = "pending-index"
 REPLIES_INDEX = "replies-index"
 CONVERSATION_INDEX = "conversation-index"
+# What a message says, kept in the Contents table (and, for messages stored before it,
+# in their Messages row).
+CONTENT_FIELDS = ("content", "replyToContent", "replyToSenderName")
 
 # Connection ids never repeat and a connection's user and mode never change, and a
 # conversation's pair never changes either, so both are cached for the life of the
@@ -114,11 +127,13 @@ class Connection:
 
 
 class Store:
-    def __init__(self, client, connections_table: str, messages_table: str, conversations_table: str, clock=time.time):
+    def __init__(self, client, connections: str, messages: str, conversations: str, contents: str, clock=time.time):
+        """The four table names, as chat.config.Settings.tables gives them."""
         self.db = client
-        self.connections = connections_table
-        self.messages = messages_table
-        self.conversations = conversations_table
+        self.connections = connections
+        self.messages = messages
+        self.conversations = conversations
+        self.contents = contents
         self.clock = clock
         self._connections: OrderedDict[str, Connection] = OrderedDict()
         self._pairs: OrderedDict[str, tuple[str, str]] = OrderedDict()  # membership never changes
@@ -218,12 +233,12 @@ class Store:
 
     # ---- messages ------------------------------------------------------------
 
-    def put_new_message(self, message: dict) -> dict | None:
-        """Store a message unless its id exists. Returns None if stored, else the existing item."""
+    def _put_new(self, table: str, item: dict) -> dict | None:
+        """PutItem unless the messageId is there. Returns None if stored, else the item there."""
         try:
             self.db.put_item(
-                TableName=self.messages,
-                Item=to_item(message),
+                TableName=table,
+                Item=to_item(item),
                 ConditionExpression="attribute_not_exists(messageId)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -232,7 +247,22 @@ class Store:
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise
             old = getattr(exc, "response", {}).get("Item")
-            return from_item(old) if old else self.get_message(message["messageId"], consistent=True)
+            if old:
+                return from_item(old)
+            key = {"messageId": {"S": item["messageId"]}}
+            found = self.db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+            return from_item(found) if found else {}  # deleted since: no longer anyone's
+
+    def put_new_content(self, message_id: str, sender_id: str, fields: dict) -> dict | None:
+        """Store what a new message says (CONTENT_FIELDS), first of its two writes. Returns
+        None if stored, else the content stored with that messageId before (with its
+        senderId): another sender's (a CONFLICT), or this sender's earlier attempt."""
+        return self._put_new(self.contents, {"messageId": message_id, "senderId": sender_id, **fields})
+
+    def put_new_message(self, message: dict) -> dict | None:
+        """Store a message's row (its content is stored already) unless its id exists.
+        Returns None if stored, else the existing row."""
+        return self._put_new(self.messages, message)
 
     def get_message(self, message_id: str, *, consistent: bool = False) -> dict | None:
         item = self.db.get_item(
@@ -241,9 +271,34 @@ class Store:
         return from_item(item) if item else None
 
     def get_messages(self, message_ids: list[str]) -> dict[str, dict]:
-        """BatchGetItem for up to 100 ids."""
+        """BatchGetItem for up to 100 ids: the rows, without what the messages say."""
         rows = self._batch_get(self.messages, [{"messageId": {"S": m}} for m in message_ids])
         return {row["messageId"]: row for row in rows}
+
+    def with_content(self, rows: list[dict]) -> list[dict]:
+        """The messages with what they say, read from Contents (a BatchGetItem per 100)
+        for the rows that do not hold it themselves. A deleted message has none, and a
+        row whose content is gone was deleted while this read it: a tombstone too."""
+        wanted = [r["messageId"] for r in rows if "content" not in r and not r.get("isDeleted")]
+        found: dict[str, dict] = {}
+        for start in range(0, len(wanted), 100):
+            keys = [{"messageId": {"S": m}} for m in wanted[start : start + 100]]
+            found.update((c["messageId"], c) for c in self._batch_get(self.contents, keys))
+        complete = []
+        for row in rows:  # in their order
+            if row["messageId"] in found:
+                row = {**row, **{k: v for k, v in found[row["messageId"]].items() if k in CONTENT_FIELDS}}
+            elif "content" not in row:
+                row = {**row, "isDeleted": True}
+            complete.append(row)
+        return complete
+
+    def pages_with_content(self, rows, page_size: int = 100):
+        """A long (lazy) run of rows, as lists of page_size messages with what they say:
+        each page read when it is asked for (about a Query and a BatchGetItem)."""
+        rows = iter(rows)
+        while page := list(islice(rows, page_size)):
+            yield self.with_content(page)
 
     def _batch_get(self, table: str, keys: list[dict]) -> list[dict]:
         """BatchGetItem (consistent) for up to 100 keys of one table, retrying unprocessed keys."""
@@ -369,7 +424,19 @@ class Store:
         return (row["messageId"]["S"] for row in rows)
 
     def unquote(self, reply_id: str, original_id: str) -> None:
-        """Remove a reply's quote of a deleted message; the pointer stays."""
+        """Remove a reply's quote of a deleted message; the pointer stays. The quote is in
+        the reply's content, or in its row if stored before Contents existed."""
+        try:
+            self.db.update_item(
+                TableName=self.contents,
+                Key={"messageId": {"S": reply_id}},
+                UpdateExpression="REMOVE replyToContent, replyToSenderName",
+                ConditionExpression="attribute_exists(messageId)",
+            )
+            return
+        except Exception as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise
         self._update(
             reply_id,
             "REMOVE replyToContent, replyToSenderName",
@@ -484,8 +551,10 @@ class Store:
         )
 
     def soft_delete(self, message_id: str, sender_id: str) -> dict | None:
-        """isDeleted=true and the content gone. None if the caller is not the sender."""
-        return self._update(
+        """isDeleted=true and the content gone. None if the caller is not the sender. The
+        row first: from then on nobody reads the content, which goes next (a retry of
+        the delete finishes it if this dies in between)."""
+        row = self._update(
             message_id,
             "SET isDeleted = :true, deletedAt = :now"
             " REMOVE #c, replyToContent, replyToSenderName, pendingFor, leaseUntil, unreadBy",
@@ -493,6 +562,9 @@ class Store:
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
         )
+        if row is not None:
+            self.db.delete_item(TableName=self.contents, Key={"messageId": {"S": message_id}})
+        return row
 
 
 def _pair_row(conversation_id: str, user_a: str, user_b: str) -> dict:

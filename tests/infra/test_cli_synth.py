@@ -56,7 +56,7 @@ def test_cdk_synth_without_credentials_prints_the_template(cli_env, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert out.count("Type: AWS::Lambda::Function\n") == 3
-    assert out.count("Type: AWS::DynamoDB::GlobalTable\n") == 3
+    assert out.count("Type: AWS::DynamoDB::GlobalTable\n") == 4
     assert "Type: AWS::ApiGatewayV2::Stage" in out and "StageName: production" in out
     assert "AttributeName: ttl" in out and "IndexName: connections-by-user" in out
     for route in ("$connect", "$disconnect", "$default", *MESSAGE_ROUTES):

@@ -4,6 +4,7 @@ routes, the stage, least-privilege IAM, and a snapshot for everything else."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Match
@@ -147,6 +148,8 @@ def test_outputs_give_the_urls_and_table_names(template):
         "CallbackUrl",
         "ConnectionsTableName",
         "MessagesTableName",
+        "ConversationsTableName",
+        "ContentsTableName",
         "UserPoolId",
         "UserPoolClientId",
     ):
@@ -163,7 +166,7 @@ def test_connect_may_only_put_connections(template):
 def test_disconnect_may_only_delete_connections_and_record_last_seen(template):
     statements = policy_statements(template, "disconnect.handler")
     assert actions_of(statements) == {"dynamodb:DeleteItem", "dynamodb:PutItem"}
-    assert "Messages" not in json.dumps(statements) and "Conversations" not in json.dumps(statements)
+    assert all(t not in json.dumps(statements) for t in ("Messages", "Conversations", "Contents"))
 
 
 def test_only_the_message_function_may_post_to_connections_and_only_on_this_stage(template):
@@ -238,6 +241,8 @@ def test_an_existing_pool_is_used_when_named():
         {"throttleRate": "0"},
         {"connectThrottleBurst": "lots"},
         {"accessLogs": "maybe"},
+        {"maxContentBytes": "12289"},  # a 12 KB message with its 12 KB quote could not be posted in 32 KB
+        {"maxContentBytes": "0"},
     ],
 )
 def test_bad_context_is_refused_with_a_clear_message(context):
@@ -256,22 +261,22 @@ def test_template_snapshot(snapshot):
 
 
 def index_names(template) -> dict[str, set[str]]:
-    """Per table (by its key), the names of its global secondary indexes."""
+    """Per table (by its construct id: Messages, ...), the names of its global secondary indexes."""
     return {
-        t["Properties"]["KeySchema"][0]["AttributeName"]: {
+        re.sub(r"^Storage|[0-9A-F]{8}$", "", logical_id): {
             i["IndexName"] for i in t["Properties"].get("GlobalSecondaryIndexes", [])
         }
-        for t in resources(template, "AWS::DynamoDB::GlobalTable").values()
+        for logical_id, t in resources(template, "AWS::DynamoDB::GlobalTable").items()
     }
 
 
 def test_every_upgrade_changes_one_index_per_table_per_deploy():
     # CloudFormation creates or deletes one global secondary index per table per update,
     # and cannot change an index's projection: README, "Upgrading"
-    before_ack_mode = {"connectionId": {"userId-index"}, "messageId": {"pending-index", "conversation-index"}}
+    before_ack_mode = {"Connections": {"userId-index"}, "Messages": {"pending-index", "conversation-index"}}
     before_conversations = {
-        "connectionId": {"connections-by-user"},
-        "messageId": {"pending-index", "conversation-index", "replies-index"},
+        "Connections": {"connections-by-user"},
+        "Messages": {"pending-index", "conversation-index", "replies-index"},
     }
     step_one = index_names(synth(keepUserIdIndex="true")[1])
     now = index_names(synth()[1])
@@ -279,5 +284,6 @@ def test_every_upgrade_changes_one_index_per_table_per_deploy():
         for older, newer in ((before_ack_mode[table], step_one[table]), (step_one[table], now[table])):
             assert len(older ^ newer) <= 1, (table, older, newer)
         assert len(before_conversations[table] ^ now[table]) <= 1, (table, before_conversations[table], now[table])
-    assert now["connectionId"] == {"connections-by-user"}
-    assert now["conversationId"] == {"conversations-by-user"}  # a new table: created with its index
+    assert now["Connections"] == {"connections-by-user"}
+    assert now["Conversations"] == {"conversations-by-user"}  # a new table: created with its index
+    assert now["Contents"] == set()  # a new table, read by key only

@@ -114,11 +114,11 @@ def test_a_stopped_sync_continues_from_its_cursor_without_repeats(chat):
     phone = chat.online("bob", ack=True)
 
     # When it syncs, it stops with more and a cursor; syncing from the cursor continues
-    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=4))
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=1 + 4))  # (its page, then four messages)
     first = chat.take(phone)
     done = sync_complete(first)
     assert messages(first) == ids[:4] and done["count"] == 4 and done["more"] is True
-    chat.send(phone, {"action": "sync", "after": done["next"]}, context=TimeFor(checks=4))
+    chat.send(phone, {"action": "sync", "after": done["next"]}, context=TimeFor(checks=1 + 4))
     second = chat.take(phone)
     chat.send(phone, {"action": "sync", "after": sync_complete(second)["next"]})
     third = chat.frames(phone)
@@ -258,6 +258,23 @@ def test_a_sync_whose_post_fails_without_a_410_ends_with_more_and_continues(chat
 
 
 @pytest.mark.parametrize("message_id", ["😀" * 128, "\x01" * 128, "é" * 128], ids=["emoji", "controls", "accents"])
+def test_a_sync_without_time_to_read_its_next_page_stops_before_reading_it(chat):
+    # Given 101 messages waiting for bob's phone: two pages
+    alice = chat.online("alice")
+    for i in range(101):
+        chat.send(alice, send_frame(f"m{i:03}", "bob"))
+    phone = chat.online("bob", ack=True)
+    # When the function has time for the first page and its messages only
+    chat.requests.reset()
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=1 + 100))
+    # Then it stops before the second page's reads (which could take longer than the time left)
+    done = sync_complete(chat.take(phone))
+    assert done["count"] == 100 and done["more"] is True
+    assert chat.requests.calls["Query"] == 1 and chat.requests.calls["BatchGetItem"] == 1
+    chat.send(phone, {"action": "sync", "after": done["next"]})
+    assert messages(chat.take(phone)) == ["m100"]
+
+
 def test_the_cursor_of_the_longest_message_id_is_accepted_back(chat, message_id):
     # Given a sync that stops right after a message whose id is as long as ids may be
     alice = chat.online("alice")
@@ -265,7 +282,7 @@ def test_the_cursor_of_the_longest_message_id_is_accepted_back(chat, message_id)
     chat.send(alice, send_frame("after", "bob"))
     phone = chat.online("bob", ack=True)
 
-    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=1))
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=2))  # its page, its first message
     done = sync_complete(chat.take(phone))
     # Then the server accepts the cursor it gave
     chat.send(phone, {"action": "sync", "after": done["next"]})

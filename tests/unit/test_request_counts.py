@@ -20,35 +20,36 @@ def test_connect_costs_one_write_and_disconnect_two(chat):
     assert counted(chat, lambda: chat.disconnect("conn-1")) == {"DeleteItem": 1, "PutItem": 1}
 
 
-def test_a_message_to_an_online_recipient_without_ack_mode_costs_7_requests_warm_and_9_cold(chat):
+def test_a_message_to_an_online_recipient_without_ack_mode_costs_8_requests_warm_and_10_cold(chat):
     alice, _bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m0", "bob"))  # the conversation exists
     warm = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
-    # PutItem: the message; Query: bob's and alice's connections; UpdateItem: the lease before
-    # the post, the confirmation after it, and each user's row of the conversation
-    assert warm == {"PutItem": 1, "Query": 2, "UpdateItem": 4}
+    # PutItem: the message's content, then its row; Query: bob's and alice's connections;
+    # UpdateItem: the lease before the post, the confirmation after it, and each user's
+    # row of the conversation
+    assert warm == {"PutItem": 2, "Query": 2, "UpdateItem": 4}
     chat.new_container()  # nothing cached: GetItem alice's connection and the conversation's pair
     cold = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
-    assert cold == {"GetItem": 2, "PutItem": 1, "Query": 2, "UpdateItem": 4}
+    assert cold == {"GetItem": 2, "PutItem": 2, "Query": 2, "UpdateItem": 4}
 
 
 def test_the_first_message_of_a_conversation_costs_three_more_and_a_random_id_one_more(chat):
     alice, _bob = chat.online("alice"), chat.online("bob", ack=True)
     chat.send(alice, send_frame("m0", "carol"))  # warm
-    # GetItem: the conversation (none) and the messageId (free); PutItem: its pair, claimed
+    # GetItem: the conversation (none) and the messageId (free); PutItem: its pair, claimed (+ content and row)
     calls = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
-    assert calls == {"GetItem": 2, "PutItem": 2, "Query": 2, "UpdateItem": 2}
+    assert calls == {"GetItem": 2, "PutItem": 3, "Query": 2, "UpdateItem": 2}
     # an app's own id: PutItem the pair's canonical conversation too, which presence reads
     calls = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob", conversationId="c-7f3a")))
-    assert calls == {"GetItem": 2, "PutItem": 3, "Query": 2, "UpdateItem": 2}
+    assert calls == {"GetItem": 2, "PutItem": 4, "Query": 2, "UpdateItem": 2}
 
 
-def test_a_message_to_an_online_recipient_in_ack_mode_costs_5_warm_and_its_confirmation_3_more(chat):
+def test_a_message_to_an_online_recipient_in_ack_mode_costs_6_warm_and_its_confirmation_3_more(chat):
     alice, bob = chat.online("alice"), chat.online("bob", ack=True)
     chat.send(alice, send_frame("m0", "bob"))
     chat.send(bob, {"action": "markDelivered", "messageIds": ["m0"]})  # both containers warm
-    # the send: PutItem, then Query bob's and alice's connections, UpdateItem both users' rows
-    send = {"PutItem": 1, "Query": 2, "UpdateItem": 2}
+    # the send: PutItem content and row, Query bob's and alice's connections, UpdateItem both users' rows
+    send = {"PutItem": 2, "Query": 2, "UpdateItem": 2}
     assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == send
     # the confirmation: BatchGetItem, UpdateItem, Query alice's connections for the receipt
     confirm = {"action": "markDelivered", "messageIds": ["m1"]}
@@ -56,24 +57,26 @@ def test_a_message_to_an_online_recipient_in_ack_mode_costs_5_warm_and_its_confi
     assert counted(chat, lambda: chat.send(bob, confirm)) == {"BatchGetItem": 1}  # again: nothing to do
 
 
-def test_a_message_to_an_offline_recipient_costs_5_warm(chat):
+def test_a_message_to_an_offline_recipient_costs_6_warm(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m0", "bob"))
-    send = {"PutItem": 1, "Query": 2, "UpdateItem": 2}
+    send = {"PutItem": 2, "Query": 2, "UpdateItem": 2}
     assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == send
 
 
-def test_a_reply_costs_one_more_get_to_check_the_sender_can_see_the_original(chat):
+def test_a_reply_costs_two_more_reads_the_original_and_what_it_says_to_quote_it(chat):
     alice, _bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m0", "bob"))
     reply = send_frame("m1", "bob", replyToMessageId="m0")
-    assert counted(chat, lambda: chat.send(alice, reply)) == {"GetItem": 1, "PutItem": 1, "Query": 2, "UpdateItem": 4}
+    # GetItem: the original's row (can the sender see it?); BatchGetItem: its content
+    calls = counted(chat, lambda: chat.send(alice, reply))
+    assert calls == {"GetItem": 1, "BatchGetItem": 1, "PutItem": 2, "Query": 2, "UpdateItem": 4}
 
 
-def test_a_retry_costs_one_conditional_put(chat):
+def test_a_retry_costs_two_conditional_puts_that_write_nothing(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
-    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 1}
+    assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == {"PutItem": 2}
 
 
 def test_sync_without_ack_mode_costs_a_query_per_page_two_updates_per_message_and_a_query_per_sender(chat):
@@ -83,16 +86,20 @@ def test_sync_without_ack_mode_costs_a_query_per_page_two_updates_per_message_an
     chat.send(carol, send_frame("c0", "bob"))
     bob = chat.online("bob")
     calls = counted(chat, lambda: chat.send(bob, {"action": "sync"}))
-    # GetItem: bob's connection (cold); Query: 1 page + 2 senders; UpdateItem: lease and confirm, 4 messages
-    assert calls == {"GetItem": 1, "Query": 3, "UpdateItem": 8}
+    # GetItem: bob's connection (cold); Query: 1 page + 2 senders; BatchGetItem: the page's
+    # contents; UpdateItem: lease and confirm, 4 messages
+    assert calls == {"GetItem": 1, "Query": 3, "BatchGetItem": 1, "UpdateItem": 8}
 
 
-def test_sync_in_ack_mode_costs_a_query_per_page_and_changes_nothing(chat):
+def test_sync_in_ack_mode_costs_a_query_and_a_batch_get_per_page_and_changes_nothing(chat):
     alice = chat.online("alice")
     for i in range(3):
         chat.send(alice, send_frame(f"a{i}", "bob"))
     bob = chat.online("bob", ack=True)
-    assert counted(chat, lambda: chat.send(bob, {"action": "sync"})) == {"GetItem": 1, "Query": 1}
+    calls = {"GetItem": 1, "Query": 1, "BatchGetItem": 1}
+    assert counted(chat, lambda: chat.send(bob, {"action": "sync"})) == calls
+    chat.send(bob, {"action": "markDelivered", "messageIds": ["a0", "a1", "a2"]})
+    assert counted(chat, lambda: chat.send(bob, {"action": "sync"})) == {"Query": 1}  # nothing pending
 
 
 def test_mark_read_costs_a_batch_get_plus_one_update_per_message_and_one_query_per_sender(chat):
@@ -104,19 +111,22 @@ def test_mark_read_costs_a_batch_get_plus_one_update_per_message_and_one_query_p
     assert calls == {"GetItem": 1, "BatchGetItem": 1, "UpdateItem": 2, "Query": 2}
 
 
-def test_delete_costs_an_update_and_three_queries_plus_an_update_per_reply(chat):
+def test_delete_costs_an_update_a_delete_and_three_queries_plus_an_update_per_reply(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
-    # UpdateItem: the delete (conditional on the sender); Query: its replies, both users' connections
+    # UpdateItem: the row (conditional on the sender); DeleteItem: its content; Query: its
+    # replies, both users' connections
     assert counted(chat, lambda: chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})) == {
         "UpdateItem": 1,
+        "DeleteItem": 1,
         "Query": 3,
     }
     chat.send(alice, send_frame("m2", "bob"))
     chat.send(alice, send_frame("r1", "bob", replyToMessageId="m2"))
     chat.send(alice, send_frame("r2", "bob", replyToMessageId="m2"))
     assert counted(chat, lambda: chat.send(alice, {"action": "deleteMessage", "messageId": "m2"})) == {
-        "UpdateItem": 3,
+        "UpdateItem": 3,  # the row, and each reply's quote
+        "DeleteItem": 1,
         "Query": 3,
     }
 
@@ -149,10 +159,10 @@ def test_a_send_whose_every_post_fails_costs_two_more_and_retries_only_a_connect
     chat.later(60)  # bob's connection died a minute ago
     # lease, release, one more look at bob's connections (the dead one is not tried again), its row deleted
     calls = counted(chat, lambda: chat.send(alice, send_frame("m1", "bob")))
-    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 4, "DeleteItem": 1}  # (2 of them: the rows)
+    assert calls == {"PutItem": 2, "Query": 3, "UpdateItem": 4, "DeleteItem": 1}  # (2 of them: the rows)
     # a connection that answers 410 in its first seconds may be in its handshake: it is tried once more
     young = chat.online("bob")
     chat.api.gone.add(young)
     calls = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
-    assert calls == {"PutItem": 1, "Query": 3, "UpdateItem": 6, "DeleteItem": 1}  # (the delete keeps a young row)
+    assert calls == {"PutItem": 2, "Query": 3, "UpdateItem": 6, "DeleteItem": 1}  # (the delete keeps a young row)
     assert [f["type"] for f in chat.frames(young)] == []  # (the fake drops what a gone connection is sent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from unittest.mock import ANY
 
-from harness import ack, send_frame
+from harness import ack, messages, send_frame
 
 
 def test_online_recipient_gets_the_message_in_the_ios_client_frame_shape(chat):
@@ -129,6 +129,39 @@ def test_a_reply_to_a_deleted_message_carries_no_quote(chat):
     assert data["replyToMessageId"] == "m0"
     assert "replyToContent" not in data and "replyToSenderName" not in data
     assert "replyToContent" not in chat.message("m1")
+
+
+def test_a_send_that_died_between_its_two_writes_is_completed_by_its_retry_with_its_first_words(chat):
+    # Given alice's first attempt stored what m1 says and died before its row
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.store.put_new_content("m1", "alice", {"content": "first words"})
+    assert chat.message("m1") is None and messages(chat.frames(bob)) == []  # nobody sees half a message
+    # When her app retries with the same messageId
+    chat.send(alice, send_frame("m1", "bob", "second words"))
+    # Then the message is complete, with what was stored first (a retry matches on messageId and sender)
+    assert chat.take(alice) == [ack("m1", "delivered")]
+    assert chat.frames(bob)[0]["data"]["content"] == "first words"
+    assert chat.message("m1")["content"] == "first words"
+
+
+def test_another_senders_half_stored_message_id_is_a_conflict(chat):
+    bob = chat.online("bob")
+    chat.store.put_new_content("m1", "alice", {"content": "alice's words"})
+    chat.send(bob, send_frame("m1", "alice", "bob's words"))
+    assert [f["data"]["code"] for f in chat.take(bob)] == ["CONFLICT"]
+    assert chat.message("m1") is None and chat.items("contents")[0]["content"] == "alice's words"
+
+
+def test_a_message_whose_words_went_while_it_was_read_is_shown_as_deleted(chat):
+    # Given a row whose content is gone (deleted between reading the row and its content)
+    alice, bob = chat.online("alice"), chat.online("bob", ack=True)
+    chat.send(alice, send_frame("m1", "bob", "soon gone"))
+    chat.client.delete_item(TableName=chat.settings.contents_table, Key={"messageId": {"S": "m1"}})
+    chat.take(bob)
+    # Then a sync shows a tombstone, never a message without content
+    chat.send(bob, {"action": "sync"})
+    [data] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
+    assert data["isDeleted"] is True and "content" not in data
 
 
 def test_a_quote_without_a_message_to_point_at_is_dropped(chat):

@@ -146,6 +146,17 @@ def test_the_sender_deletes_and_every_live_connection_of_both_users_is_told(chat
     assert chat.frames(alice) == [notice]  # the caller's confirmation
     stored = chat.message("m1")
     assert stored["isDeleted"] is True and "content" not in stored and "replyToContent" not in stored
+    # and the words are gone from every table, not only hidden
+    assert "secret" not in json.dumps(chat.items("messages") + chat.items("contents"))
+
+
+def test_a_deleted_reply_quote_leaves_the_stored_reply_too(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(bob, send_frame("m0", "alice", "regrettable"))
+    chat.send(alice, send_frame("m1", "bob", "what?", replyToMessageId="m0"))
+    chat.send(bob, {"action": "deleteMessage", "messageId": "m0"})
+    assert "regrettable" not in json.dumps(chat.items("messages") + chat.items("contents"))
+    assert chat.message("m1")["content"] == "what?" and chat.message("m1")["replyToMessageId"] == "m0"
 
 
 def test_only_the_sender_can_delete(chat):

@@ -1,5 +1,5 @@
 """A scripted conversation, snapshotted: every frame each connection received and the
-items left in both tables (times normalized). A diff here is a protocol change."""
+items left in the tables (times normalized). A diff here is a protocol change."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ def test_scripted_conversation_transcript(chat, snapshot):
         },
         "connections": sorted(chat.items("connections"), key=lambda r: r["connectionId"]),
         "messages": sorted(chat.items("messages"), key=lambda r: r["messageId"]),
+        "contents": sorted(chat.items("contents"), key=lambda r: r["messageId"]),
         "conversations": sorted(chat.items("conversations"), key=lambda r: (r["conversationId"], r["userId"])),
     }
     assert normalize(transcript) == snapshot(extension_class=JSONSnapshotExtension)
