@@ -9,13 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from clients import processes_mentioning
 from local.launcher import LocalStackProcess
+from local.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,13 +53,16 @@ class RunningStack(LocalStackProcess):
         self._reap()
 
     def _reap(self) -> None:
-        deadline = time.monotonic() + 10
-        while processes_mentioning(str(self.state_dir)) or processes_mentioning(f"--port {self.dynamodb_port}"):
-            if time.monotonic() > deadline:
-                for pid in processes_mentioning(str(self.state_dir)):
-                    os.kill(pid, signal.SIGKILL)
-                raise AssertionError("the local stack left processes behind")
-            time.sleep(0.1)
+        def gone() -> bool:
+            left = processes_mentioning(str(self.state_dir)) + processes_mentioning(f"--port {self.dynamodb_port}")
+            return not left
+
+        try:
+            wait_until(gone, timeout=10, what="every process of the local stack ended")
+        except TimeoutError:
+            for pid in processes_mentioning(str(self.state_dir)):
+                os.kill(pid, signal.SIGKILL)
+            raise AssertionError("the local stack left processes behind") from None
 
 
 @pytest.fixture
