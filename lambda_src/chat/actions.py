@@ -110,6 +110,8 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         item = {**row, **{k: v for k, v in earlier.items() if k in CONTENT_FIELDS}}
     existing = inv.store.put_new_message(row)
     if existing is not None:
+        if earlier is None:  # the id is a message's from before the Contents table: ours goes again
+            inv.store.drop_content(msg.message_id, sender)
         _answer_taken_id(inv, msg.message_id, existing)
         return
 

@@ -259,6 +259,20 @@ class Store:
         senderId): another sender's (a CONFLICT), or this sender's earlier attempt."""
         return self._put_new(self.contents, {"messageId": message_id, "senderId": sender_id, **fields})
 
+    def drop_content(self, message_id: str, sender_id: str) -> None:
+        """Take back content just stored, whose row could not be: its messageId belongs to a
+        message stored before Contents existed (which holds its content in its row)."""
+        try:
+            self.db.delete_item(
+                TableName=self.contents,
+                Key={"messageId": {"S": message_id}},
+                ConditionExpression="senderId = :me",
+                ExpressionAttributeValues={":me": {"S": sender_id}},
+            )
+        except Exception as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
     def put_new_message(self, message: dict) -> dict | None:
         """Store a message's row (its content is stored already) unless its id exists.
         Returns None if stored, else the existing row."""

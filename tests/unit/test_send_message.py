@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unittest.mock import ANY
 
+from chat.store import to_item
 from harness import ack, messages, send_frame
 
 
@@ -150,6 +151,27 @@ def test_another_senders_half_stored_message_id_is_a_conflict(chat):
     chat.send(bob, send_frame("m1", "alice", "bob's words"))
     assert [f["data"]["code"] for f in chat.take(bob)] == ["CONFLICT"]
     assert chat.message("m1") is None and chat.items("contents")[0]["content"] == "alice's words"
+
+
+def test_a_message_from_before_the_contents_table_is_read_and_its_id_still_refused_to_others(chat):
+    # Given a message stored before the Contents table: its content in its row
+    alice, bob, carol = chat.online("alice"), chat.online("bob"), chat.online("carol")
+    chat.send(alice, send_frame("m0", "bob"))  # (the conversation exists)
+    row = {"messageId": "old", "conversationId": chat.message("m0")["conversationId"], "senderId": "alice"}
+    row |= {"recipientId": "bob", "content": "from before", "sentAt": "2026-01-01T00:00:00.000000Z"}
+    row |= {"timestamp": "2026-01-01T00:00:00Z", "status": "delivered", "isDeleted": False}
+    chat.client.put_item(TableName=chat.settings.messages_table, Item=to_item(row))
+    # When carol sends with its id, and alice retries it
+    chat.send(carol, send_frame("old", "bob", "carol's words"))
+    chat.send(alice, send_frame("old", "bob", "alice's retry"))
+    # Then carol's is a CONFLICT, alice's a retry, and neither left words behind
+    assert [f["data"]["code"] for f in chat.take(carol)] == ["CONFLICT"]
+    assert chat.take(alice)[-1] == ack("old", "delivered")
+    assert [c["messageId"] for c in chat.items("contents")] == ["m0"]
+    # And the old message reads as it was
+    chat.send(bob, {"action": "history", "conversationId": row["conversationId"]})
+    [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
+    assert [m.get("content") for m in page["messages"]] == ["hi", "from before"]
 
 
 def test_a_message_whose_words_went_while_it_was_read_is_shown_as_deleted(chat):
