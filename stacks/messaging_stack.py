@@ -104,9 +104,11 @@ class MessagingStack(Stack):
 
 
 def _grant(table, fn, *actions: str) -> None:
-    """table.grant(), which names the table and "<table>/index/*" in one statement, and
-    the cdk-nag acknowledgement of that wildcard, on the role that gets it."""
+    """table.grant(), which names the table and, if it has indexes, "<table>/index/*" in
+    one statement, and the cdk-nag acknowledgement of that wildcard, on the role that gets it."""
     table.grant(fn, *actions)
+    if not table.node.default_child.global_secondary_indexes:
+        return  # no wildcard to acknowledge
     table_id = Stack.of(table).get_logical_id(table.node.default_child)
     Validations.of(fn.role).acknowledge(
         Acknowledgment(
