@@ -17,13 +17,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class LocalStackProcess:
-    """One `python -m local run` on free ports; its stderr goes to <state_dir>/stack.log."""
+    """One `python -m local run` on free ports; its stderr goes to <state_dir>/stack.log,
+    after what earlier runs in that directory left there (log_text() reads only its own)."""
 
     def __init__(self, cdk_out: Path, state_dir: Path, *flags: str):
         self.cdk_out, self.state_dir, self.flags = cdk_out, state_dir, flags
         self.port, self.dynamodb_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
         self.log = state_dir / "stack.log"
+        self._log_start = self.log.stat().st_size if self.log.exists() else 0
+
+    def log_text(self) -> str:
+        """What this process object's runs have logged: not earlier runs' in the same state dir."""
+        with open(self.log, "rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     @property
     def url(self) -> str:
@@ -56,7 +64,7 @@ class LocalStackProcess:
         line = self.proc.stdout.readline().decode()
         if not line.startswith("Local stack"):
             self.kill()
-            raise RuntimeError(f"the local stack did not start: {line}\n{self.log.read_text()[-3000:]}")
+            raise RuntimeError(f"the local stack did not start: {line}\n{self.log_text()[-3000:]}")
         return self
 
     def stop(self) -> None:

@@ -218,7 +218,7 @@ def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(s
         await alice.send(send_frame("m1", "bob"))
         assert (await alice.next("ack"))["data"]["status"] == "sent"
         await until(lambda: len(connection_ids(stack)) == 1, what="the dead row removed: alice's live one only")
-        await until(lambda: '"event":"connection_gone"' in stack.log.read_text(), what="the 410 in the log")
+        await until(lambda: '"event":"connection_gone"' in stack.log_text(), what="the 410 in the log")
         # And the message waits: bob gets it, once, when he comes back and syncs
         bob = await Client.connect(stack.url, "bob")
         await bob.send({"action": "sync"})
@@ -265,7 +265,7 @@ def test_ctrl_c_closes_every_connection_and_runs_disconnect_for_each(stack):
     # and $disconnect ran for both before the database stopped: a restart finds no rows
     stack.start()
     assert len(connection_ids(stack)) == 0
-    assert "$disconnect failed" not in stack.log.read_text()
+    assert "$disconnect failed" not in stack.log_text()
 
 
 def test_a_frame_over_32_kb_closes_the_connection_with_1009_as_api_gateway_does(stack):

@@ -27,4 +27,5 @@ def test_a_small_soak_with_drops_and_vanishing_devices_loses_nothing_and_tells_e
     assert result["transitions_not_one"] == 0 and result["transitions_max"] == 1
     # and every sender that stayed connected heard "delivered" exactly once per message
     assert result["senders_watched"] > 100 and result["senders_not_told_once"] == 0
+    assert result["senders_asked_again_never_told"] == 0
     assert events["frames: ack"] >= 500 and code == 0

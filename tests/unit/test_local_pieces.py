@@ -10,6 +10,7 @@ import pytest
 
 from chat.actions import ACTIONS
 from local.lambda_pool import Container, InvocationError, base_environment
+from local.launcher import LocalStackProcess
 from local.template import TemplateError, create_tables, functions, resolve, websocket_api
 
 
@@ -175,3 +176,12 @@ def test_a_local_table_whose_indexes_changed_is_rebuilt_with_its_items(dynamodb,
     assert found == [row]
     create_tables(dynamodb, dev_template, lambda logical_id: logical_id, logs.append)
     assert len(logs) == 1  # a second start changes nothing
+
+
+def test_a_launchers_log_text_holds_only_its_own_runs_not_earlier_ones_in_the_same_state_dir(tmp_path):
+    # make soak and make bench reuse their state dir, and count log lines of their own run
+    (tmp_path / "stack.log").write_text('{"event":"delivered","messageId":"s-000001"}\n')
+    launcher = LocalStackProcess(tmp_path / "cdk.out", tmp_path)
+    with open(launcher.log, "a") as log:
+        log.write('{"event":"delivered","messageId":"s-000002"}\n')
+    assert launcher.log_text() == '{"event":"delivered","messageId":"s-000002"}\n'
