@@ -38,6 +38,7 @@ import websockets
 
 from local.launcher import LocalStackProcess as Stack
 from local.ports import free_port
+from local.stack import WORKERS
 from local.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,7 +329,7 @@ def load_parser(doc: str, name: str, clients: int, messages: int) -> argparse.Ar
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".local" / name)
     parser.add_argument("--clients", type=int, default=clients)
     parser.add_argument("--messages", type=int, default=messages)
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per function")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="worker processes per function")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     return parser

@@ -12,9 +12,9 @@ import signal
 import sys
 from pathlib import Path
 
-from .gateway import HANDSHAKE_DELAY_S
+from .gateway import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S
 from .issuer import LocalIssuer
-from .stack import LocalStack
+from .stack import WORKERS, LocalStack
 from .template import TemplateError
 
 
@@ -80,8 +80,13 @@ def main(argv=None) -> int:
     r.add_argument("--port", type=int, default=8080)
     r.add_argument("--state-dir", type=Path, default=Path(".local"), help="data and keys (default .local)")
     r.add_argument("--fresh", action="store_true", help="wipe stored data before starting")
-    r.add_argument("--workers", type=int, default=2, help="worker processes per function (default 2)")
-    r.add_argument("--idle-timeout", type=float, default=600.0, help="seconds (default 600, as API Gateway)")
+    r.add_argument("--workers", type=int, default=WORKERS, help=f"worker processes per function (default {WORKERS})")
+    r.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT_S,
+        help=f"seconds (default {IDLE_TIMEOUT_S:g}, as API Gateway)",
+    )
     r.add_argument(
         "--handshake-delay-ms",
         type=float,

@@ -23,6 +23,11 @@ from .lambda_pool import FunctionPool, base_environment
 REGION = "us-east-1"
 
 
+# Worker processes per function: two Lambda containers, enough to show races between
+# invocations, few enough for a laptop (make bench and make soak use it too).
+WORKERS = 2
+
+
 class LocalStack:
     def __init__(
         self,
@@ -32,7 +37,7 @@ class LocalStack:
         port: int = 8080,
         state_dir: Path = Path(".local"),
         fresh: bool = False,
-        workers: int = 2,
+        workers: int = WORKERS,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         handshake_delay_s: float = HANDSHAKE_DELAY_S,
         dynamodb_port: int | None = None,

@@ -15,7 +15,7 @@ from clients import Client, connection_ids, processes_mentioning, run
 from harness import send_frame
 from local.waiting import until, wait_until
 
-# The frame the first iOS client sends (its design notes, and the README's wscat example).
+# The frame the first client (an iOS app) sends, as in the README's wscat example.
 IOS_CLIENT_FRAME = {
     "action": "sendMessage",
     "messageId": "test-123",
