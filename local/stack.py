@@ -78,7 +78,7 @@ class LocalStack:
     async def _start(self, template: dict, api: t.WebSocketApi, specs: dict) -> None:
         await self.db.start()
         self.table_names = await asyncio.to_thread(self._create_tables, template)
-        refs, attributes = dict(self.table_names), {}
+        refs, attributes = {**self.table_names, **t.aws_refs(template, REGION, "local")}, {}
 
         self.auth_mode = next(
             (s["environment"].get("AUTH_MODE") for s in specs.values() if "AUTH_MODE" in s["environment"]), "dev"

@@ -183,6 +183,16 @@ def _function_of(uri, resources: dict) -> str:
 # ---- intrinsic functions ----------------------------------------------------------
 
 
+def aws_refs(template: dict, region: str, api_id: str) -> dict[str, str]:
+    """Refs that only AWS can answer: the region, the URL suffix and the WebSocket API's id
+    (so the stage's callback URL resolves; the local stack points posts at itself)."""
+    refs = {"AWS::Region": region, "AWS::URLSuffix": "amazonaws.com"}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::ApiGatewayV2::Api":
+            refs[logical_id] = api_id
+    return refs
+
+
 def resolve(value, refs: dict[str, str], attributes: dict[tuple[str, str], str] | None = None):
     """Resolve Ref, Fn::GetAtt and Fn::Join against local values; plain strings pass."""
     attributes = attributes or {}

@@ -88,6 +88,9 @@ class MessagingStack(Stack):
             access_log_retention=RETENTION[config.log_retention_days] if config.access_logs else None,
             retain_data=config.retain_data,
         )
+        # The message function posts through the stage's own execute-api URL, never the
+        # request's domain: behind a custom domain that one answers 403 to @connections posts.
+        functions.message.add_environment("CALLBACK_URL", websocket.stage.callback_url)
 
         CfnOutput(self, "WebSocketUrl", value=websocket.stage.url, description="Connect here (wss://)")
         CfnOutput(self, "CallbackUrl", value=websocket.stage.callback_url, description="@connections management API")

@@ -17,9 +17,10 @@ from chat.handlers import Services, on_connect, on_disconnect, on_message
 from chat.protocol import FRAME_LIMIT_BYTES
 from chat.store import Store
 from local.routing import RouteSelector
-from local.template import create_tables, functions, resolve, websocket_api
+from local.template import aws_refs, create_tables, functions, resolve, websocket_api
 
-DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
+API_ID = "abc123"
+DOMAIN = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
 
 
 class FakeManagementApi:
@@ -76,11 +77,14 @@ class Chat:
 
     def __init__(self, client, template: dict, *, env_overrides: dict | None = None, jwks=None, clock=None):
         names = create_tables(client, template, lambda logical_id: logical_id)
+        refs = {**names, **aws_refs(template, "us-east-1", API_ID)}
         handlers = {f["handler"]: f for f in functions(template).values()}
         env = dict(env_overrides or {})
-        for key, value in handlers["connect.handler"]["environment"].items():
-            if key not in env:
-                env[key] = resolve(value, names)
+        # one Settings for all three handlers: connect's variables and the message function's
+        for handler in ("connect.handler", "message.handler"):
+            for key, value in handlers[handler]["environment"].items():
+                if key not in env:
+                    env[key] = resolve(value, refs)
         self.settings = Settings.from_env(env)
         self.client = client
         self.offset = 0.0  # seconds added to the real clock by later()
@@ -97,6 +101,7 @@ class Chat:
         api = websocket_api(template)
         self.routes = RouteSelector(api.route_selection, api.routes)
         self.requests = RequestCounter(client)
+        self.domain = DOMAIN  # where requests arrive: the API's own domain, or a custom one
         self._ids = count(1)
 
     def new_container(self) -> None:
@@ -120,7 +125,7 @@ class Chat:
                 "routeKey": route,
                 "eventType": event_type,
                 "connectionId": connection_id,
-                "domainName": DOMAIN,
+                "domainName": self.domain,
                 "stage": "production",
                 "apiId": "abc123",
                 "requestTimeEpoch": int(time.time() * 1000),

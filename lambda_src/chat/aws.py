@@ -47,7 +47,7 @@ def dynamodb():
 def management_api(endpoint_url: str):
     """The @connections API of one stage.
 
-    On AWS the endpoint is ``https://{domainName}/{stage}`` from the event. boto3's
+    On AWS the endpoint is the stage's callback URL (CALLBACK_URL, set by the stack). boto3's
     standard ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`` variable overrides it, as
     boto3 does for every service, which is how the local stack points it elsewhere.
     """

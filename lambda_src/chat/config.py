@@ -22,6 +22,9 @@ class Settings:
     contents_table: str
     connection_ttl_seconds: int
     max_content_bytes: int
+    # Only the message function posts, so only it is given the stage's @connections URL
+    # (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
+    callback_url: str = ""
     # Only the connect function authenticates, so only it is given these.
     auth_mode: str | None = None
     token_issuer: str = ""
@@ -50,6 +53,7 @@ class Settings:
             contents_table=required("CONTENTS_TABLE"),
             connection_ttl_seconds=int(required("CONNECTION_TTL_SECONDS")),
             max_content_bytes=int(required("MAX_CONTENT_BYTES")),
+            callback_url=env.get("CALLBACK_URL", ""),
             auth_mode=env.get("AUTH_MODE"),
             token_issuer=issuer,
             token_client_ids=tuple(c for c in env.get("TOKEN_CLIENT_IDS", "").split(",") if c),

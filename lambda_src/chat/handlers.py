@@ -12,7 +12,7 @@ from typing import Any
 from . import protocol
 from .actions import ACTIONS, Invocation
 from .auth import Authenticator, Unauthorized
-from .config import Settings
+from .config import MissingSetting, Settings
 from .delivery import Delivery
 from .log import log
 from .store import Store
@@ -75,8 +75,10 @@ def on_message(event: dict, context, services: Services) -> dict:
     """Every client frame: routed by its ``action``. Never raises; errors become frames."""
     request = event["requestContext"]
     route, connection_id = request.get("routeKey"), request["connectionId"]
-    endpoint = f"https://{request['domainName']}/{request['stage']}"
-    delivery = Delivery(services.management_api(endpoint), services.store, connection_id)
+    if not services.settings.callback_url:
+        raise MissingSetting("CALLBACK_URL")
+    # the stage's execute-api URL, never the request's domain (a custom domain answers 403)
+    delivery = Delivery(services.management_api(services.settings.callback_url), services.store, connection_id)
     frame: dict = {}
     try:
         frame = protocol.parse_frame(event.get("body"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chat.actions import ACTIONS
 from chat.config import MissingSetting, Settings
-from local.template import functions, resolve
+from local.template import aws_refs, functions, resolve
 from stacks.api import MESSAGE_ROUTES
 from stacks.config import DEFAULTS, MAX_CONTENT_BYTES_LIMIT, StackConfig
 from synth import cdk_json_context, synth
@@ -51,11 +51,17 @@ def test_the_defaults_are_valid_and_cdk_json_does_not_repeat_them():
 def test_every_function_gets_every_setting_it_needs_from_the_stack():
     template = synth(auth="dev")[1].to_json()
     tables = {k: k for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::GlobalTable"}
+    refs = {**tables, **aws_refs(template, "eu-west-1", "api123")}
     for spec in functions(template).values():
-        env = {key: resolve(value, tables) for key, value in spec["environment"].items()}
+        env = {key: resolve(value, refs) for key, value in spec["environment"].items()}
         settings = Settings.from_env(env)
         assert settings.max_content_bytes == DEFAULTS["maxContentBytes"]
         assert settings.connection_ttl_seconds == DEFAULTS["connectionTtlHours"] * 3600
+        # the stage's own @connections URL, for the one function that posts (never a request's domain)
+        posts = spec["handler"] == "message.handler"
+        assert settings.callback_url == (
+            "https://api123.execute-api.eu-west-1.amazonaws.com/production" if posts else ""
+        )
     without_table = {k: v for k, v in env.items() if k != "MESSAGES_TABLE"}
     try:
         Settings.from_env(without_table)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from unittest.mock import ANY
 
+import pytest
+
+from chat.config import MissingSetting
 from harness import Chat, ack, messages, send_frame
 
 
@@ -114,6 +118,24 @@ def test_the_management_endpoint_is_the_stage_of_the_calling_api(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
     assert chat.api.endpoints == {"https://abc123.execute-api.us-east-1.amazonaws.com/production"}
+
+
+def test_behind_a_custom_domain_posts_still_go_to_the_stages_own_url(chat):
+    # Given requests that arrive through a custom domain name (where @connections posts get 403)
+    chat.domain = "chat.example.com"
+    alice, bob = chat.online("alice"), chat.online("bob")
+    # When alice sends
+    chat.send(alice, send_frame("m1", "bob"))
+    # Then the message function posted through the stage's execute-api URL, and bob got it
+    assert chat.api.endpoints == {"https://abc123.execute-api.us-east-1.amazonaws.com/production"}
+    assert messages(chat.frames(bob)) == ["m1"]
+
+
+def test_a_message_function_without_its_callback_url_says_which_setting_is_missing(chat):
+    alice = chat.online("alice")
+    chat.services.settings = dataclasses.replace(chat.settings, callback_url="")
+    with pytest.raises(MissingSetting, match="CALLBACK_URL is not set"):
+        chat.send(alice, send_frame("m1", "bob"))
 
 
 def test_dev_mode_refuses_a_userId_with_a_trailing_newline(chat):
