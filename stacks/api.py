@@ -14,6 +14,7 @@ import jsii
 from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import WebSocketLambdaIntegration
@@ -76,7 +77,9 @@ class WebSocket(Construct):
         connect_throttle: tuple[int, int],
         access_log_retention: logs.RetentionDays | None,
         retain_data: bool,
+        domain: tuple[str, str] | None = None,
     ) -> None:
+        """domain: (name, ACM certificate ARN) to serve the stage on a custom domain too."""
         super().__init__(scope, id)
         message_integration = WebSocketLambdaIntegration("Message", message)
         self.api = apigw.WebSocketApi(
@@ -115,6 +118,18 @@ class WebSocket(Construct):
                 apigw.LogGroupLogDestination(self.access_log_group),
                 apigw_v1.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":"))),
             )
+        # A custom domain: the stage mapped at its root, so clients connect to wss://<name>.
+        # Posts keep going to the execute-api URL (CALLBACK_URL): the domain refuses them.
+        self.domain = None
+        if domain is not None:
+            name, certificate_arn = domain
+            self.domain = apigw.DomainName(
+                self,
+                "Domain",
+                domain_name=name,
+                certificate=acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn),
+                security_policy=apigw.SecurityPolicy.TLS_1_2,
+            )
         rate, burst = throttle
         self.stage = apigw.WebSocketStage(
             self,
@@ -147,6 +162,9 @@ class WebSocket(Construct):
                     "take over in someone's account. See docs/security.md.",
                 )
             )
+
+        if self.domain is not None:
+            apigw.ApiMapping(self, "DomainMapping", api=self.api, domain_name=self.domain, stage=self.stage)
 
         # Only the message function posts to connections, and only on this stage.
         self.stage.grant_management_api_access(message)

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "connectThrottleBurst": 20,
     "accessLogs": False,
     "keepUserIdIndex": False,
+    "domainName": "",
+    "certificateArn": "",
 }
 
 
@@ -60,6 +62,8 @@ class StackConfig:
     connect_throttle: tuple[int, int]  # $connect
     access_logs: bool
     keep_user_id_index: bool  # for the two-step upgrade of a stack from before ack mode
+    domain_name: str | None  # a custom domain for the stage, with
+    certificate_arn: str | None  # its ACM certificate, in the stack's region
 
     @property
     def stack_name(self) -> str:
@@ -90,6 +94,18 @@ class StackConfig:
             )
         if pool_id and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+", pool_id):
             raise ConfigError(f"userPoolId {pool_id!r} does not look like <region>_<id>, e.g. us-east-1_AbC123")
+        domain_name, certificate_arn = _text(get("domainName")).lower() or None, _text(get("certificateArn")) or None
+        if bool(domain_name) != bool(certificate_arn):
+            raise ConfigError("domainName and certificateArn go together: give both for a custom domain, or neither")
+        if domain_name and not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", domain_name):
+            raise ConfigError(f"domainName {domain_name!r} is not a domain name like chat.example.com")
+        if certificate_arn and not re.fullmatch(
+            r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+", certificate_arn
+        ):
+            raise ConfigError(
+                f"certificateArn {certificate_arn!r} is not an ACM certificate ARN "
+                "(arn:aws:acm:<region>:<account>:certificate/<id>, in the stack's region)"
+            )
         retention = _int(get("logRetentionDays"), "logRetentionDays", 1, 3653)
         if retention not in RETENTION:
             raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {tuple(RETENTION)}")
@@ -113,6 +129,8 @@ class StackConfig:
             ),
             access_logs=_bool(get("accessLogs"), "accessLogs"),
             keep_user_id_index=_bool(get("keepUserIdIndex"), "keepUserIdIndex"),
+            domain_name=domain_name,
+            certificate_arn=certificate_arn,
         )
 
 

@@ -87,6 +87,7 @@ class MessagingStack(Stack):
             connect_throttle=config.connect_throttle,
             access_log_retention=RETENTION[config.log_retention_days] if config.access_logs else None,
             retain_data=config.retain_data,
+            domain=(config.domain_name, config.certificate_arn) if config.domain_name else None,
         )
         # The message function posts through the stage's own execute-api URL, never the
         # request's domain: behind a custom domain that one answers 403 to @connections posts.
@@ -94,6 +95,15 @@ class MessagingStack(Stack):
 
         CfnOutput(self, "WebSocketUrl", value=websocket.stage.url, description="Connect here (wss://)")
         CfnOutput(self, "CallbackUrl", value=websocket.stage.callback_url, description="@connections management API")
+        if websocket.domain is not None:
+            CfnOutput(self, "CustomDomainUrl", value=f"wss://{config.domain_name}", description="Connect here too")
+            CfnOutput(
+                self,
+                "CustomDomainTarget",
+                value=websocket.domain.regional_domain_name,
+                description=f"DNS: a CNAME (or an alias A record) from {config.domain_name} to this",
+            )
+            CfnOutput(self, "CustomDomainHostedZoneId", value=websocket.domain.regional_hosted_zone_id)
         CfnOutput(self, "ConnectionsTableName", value=storage.connections.table_name)
         CfnOutput(self, "MessagesTableName", value=storage.messages.table_name)
         CfnOutput(self, "ConversationsTableName", value=storage.conversations.table_name)

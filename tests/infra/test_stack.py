@@ -243,6 +243,10 @@ def test_an_existing_pool_is_used_when_named():
         {"accessLogs": "maybe"},
         {"maxContentBytes": "12289"},  # a 12 KB message with its 12 KB quote could not be posted in 32 KB
         {"maxContentBytes": "0"},
+        {"domainName": "chat.example.com"},  # without its certificate
+        {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},  # without a domain
+        {"domainName": "not a domain", "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},
+        {"domainName": "chat.example.com", "certificateArn": "arn:aws:iam::123456789012:server-certificate/x"},
     ],
 )
 def test_bad_context_is_refused_with_a_clear_message(context):
@@ -287,3 +291,39 @@ def test_every_upgrade_changes_one_index_per_table_per_deploy():
     assert now["Connections"] == {"connections-by-user"}
     assert now["Conversations"] == {"conversations-by-user"}  # a new table: created with its index
     assert now["Contents"] == set()  # a new table, read by key only
+
+
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+
+
+def test_a_custom_domain_serves_the_stage_while_posts_keep_the_stages_own_url():
+    template = synth(domainName="Chat.Example.com", certificateArn=CERTIFICATE)[1]
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::DomainName",
+        {
+            "DomainName": "chat.example.com",
+            "DomainNameConfigurations": [
+                Match.object_like({"CertificateArn": CERTIFICATE, "SecurityPolicy": "TLS_1_2"})
+            ],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::ApiMapping", {"Stage": "production", "ApiMappingKey": Match.absent()}
+    )
+    outputs = template.to_json()["Outputs"]
+    assert outputs["CustomDomainUrl"]["Value"] == "wss://chat.example.com"
+    assert "RegionalDomainName" in json.dumps(outputs["CustomDomainTarget"])
+    # the message function still posts through execute-api, where @connections works
+    [message] = [
+        f
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "message.handler"
+    ]
+    callback = json.dumps(message["Properties"]["Environment"]["Variables"]["CALLBACK_URL"])
+    assert ".execute-api." in callback and "example.com" not in callback
+
+
+def test_without_a_custom_domain_there_is_none():
+    template = synth()[1]
+    template.resource_count_is("AWS::ApiGatewayV2::DomainName", 0)
+    assert not any(k.startswith("CustomDomain") for k in template.to_json()["Outputs"])

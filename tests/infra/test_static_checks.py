@@ -16,12 +16,14 @@ from cfnlint.api import lint
 
 from synth import build, synth
 
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
 CONTEXTS = {
     "default (cognito, created pool)": {},
     "dev auth": {"auth": "dev"},
     "existing pool, other stage": {"userPoolId": "us-east-1_AbC123", "userPoolClientIds": "a,b", "stage": "beta"},
     "retain data": {"retainData": "true"},
     "access logs": {"accessLogs": "true"},
+    "custom domain": {"domainName": "chat.example.com", "certificateArn": CERTIFICATE},
 }
 
 
