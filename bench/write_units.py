@@ -74,6 +74,8 @@ class WriteMeter:
         for op in WRITES:
             self.client.meta.events.register(f"before-parameter-build.dynamodb.{op}", self._before)
             self.client.meta.events.register(f"after-call.dynamodb.{op}", self._after)
+        for op in ("BatchWriteItem", "TransactWriteItems"):  # not metered: say so rather than undercount
+            self.client.meta.events.register(f"before-parameter-build.dynamodb.{op}", self._unmetered)
 
     def _schema(self, table: str):
         if table not in self._tables:
@@ -92,6 +94,10 @@ class WriteMeter:
             self._tables[table] = (key, indexes)
         return self._tables[table]
 
+    @staticmethod
+    def _unmetered(model, **_):
+        raise NotImplementedError(f"WriteMeter does not meter {model.name}")
+
     def _read(self, table: str, key: dict) -> dict | None:
         return self.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
 
@@ -104,8 +110,11 @@ class WriteMeter:
     def _after(self, parsed, **_):
         op, table, key, old, request_item = self._pending
         self._pending = None
-        if "Error" in parsed:  # a failed condition: billed by the item's size, nothing changed
+        error = parsed.get("Error", {}).get("Code")
+        if error == "ConditionalCheckFailedException":  # billed by the item's size, nothing changed
             self.units[(table, "table", op)] += units(max(item_size(old), item_size(request_item)))
+            return
+        if error:  # refused before writing (validation, throttling): nothing billed
             return
         new = self._read(table, key)
         self.units[(table, "table", op)] += units(max(item_size(old), item_size(new)))

@@ -93,8 +93,17 @@ def test_what_a_message_says_costs_once_and_its_status_changes_cost_the_same_at_
                 assert sum(reply.values()) == 1  # (the large one is a reply: its entry in replies-index)
                 rest = {k: n for k, n in large[kind][step].items() if k not in contents and k not in reply}
                 assert rest == {k: n for k, n in small[kind][step].items() if "Contents" not in k[0]}, kind
-            else:  # lease, confirm, markDelivered, sync, markRead: the same units at 1 KB and 16 KB
+            else:  # confirm, markDelivered, sync, markRead: the same units at 1 KB and 16 KB
                 assert small[kind][step] == large[kind][step], (kind, step)
+    # and what those steps cost: the row and its index entries, a few hundred bytes each
+    steps = {(kind, step): sum(units.values()) for kind in small for step, units in small[kind].items()}
+    assert {k: n for k, n in steps.items() if k[1] != "sendMessage"} == {
+        ("online, without ack mode", "markRead"): 3,  # the row, conversation-index, out of unread-index
+        ("online, ack mode", "markDelivered"): 3,  # the row, conversation-index, out of pending-index
+        ("online, ack mode", "markRead"): 3,
+        ("offline, then sync", "sync"): 6,  # the lease (3) and the confirmation (3)
+        ("offline, then sync", "markRead"): 3,
+    }
 
 
 def test_the_readme_quotes_the_measured_write_units(figures):
