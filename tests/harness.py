@@ -90,7 +90,7 @@ class Chat:
         self.offset = 0.0  # seconds added to the real clock by later()
         self.clock = clock or (lambda: time.time() + self.offset)
         self.api = FakeManagementApi()
-        self.store = Store(client, *self.settings.tables, clock=self.clock)
+        self.store = Store(client, **self.settings.tables, clock=self.clock)
         self.services = Services(
             settings=self.settings,
             store=self.store,
@@ -106,7 +106,7 @@ class Chat:
 
     def new_container(self) -> None:
         """The next frames go to a fresh message-function container: nothing cached."""
-        self.store = self.services.store = Store(self.client, *self.settings.tables, clock=self.clock)
+        self.store = self.services.store = Store(self.client, **self.settings.tables, clock=self.clock)
 
     def later(self, seconds: float) -> None:
         """Move this deployment's clock forward (the store's, for ttl, handshake grace and leases)."""
@@ -168,12 +168,7 @@ class Chat:
     def items(self, table: str) -> list[dict]:
         from chat.store import from_item
 
-        name = {
-            "connections": self.settings.connections_table,
-            "messages": self.settings.messages_table,
-            "conversations": self.settings.conversations_table,
-            "contents": self.settings.contents_table,
-        }[table]
+        name = self.settings.tables[table]
         pages = self.client.get_paginator("scan").paginate(TableName=name)  # tests only; the app never scans
         return [from_item(i) for page in pages for i in page["Items"]]
 

@@ -22,7 +22,7 @@ from . import protocol
 from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
 from .delivery import Delivery
 from .log import log
-from .store import CONTENT_FIELDS, DELIVERED, READ, SENT, Connection, Store, now_iso
+from .store import DELIVERED, READ, SENT, Connection, Store, now_iso
 
 # A lease never outlives the invocation that holds it; without a Lambda context (tests)
 # it lasts this long, which is more than the message function's 29 s.
@@ -79,13 +79,8 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
             )
         quote = _quote(inv.store.with_content([original])[0])
     conversation_id = msg.conversation_id or protocol.canonical_conversation_id(sender, recipient)
-    taken = _join(inv, conversation_id, recipient, msg.message_id)
-    if taken is not None:
-        _answer_taken_id(inv, msg.message_id, taken)
-        return
     sent_at = now_iso()
-    words = {"content": msg.content, **{k: v for k, v in quote.items() if k in CONTENT_FIELDS}}
-    row = {
+    message = {  # as sent: none of this ever changes (store.py: Contents)
         "messageId": msg.message_id,
         "conversationId": conversation_id,
         "senderId": sender,
@@ -94,26 +89,28 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         "recipientId": recipient,
         "timestamp": msg.timestamp or sent_at,
         "sentAt": sent_at,
-        "status": SENT,
-        "pendingFor": recipient,
-        "unreadBy": recipient if recipient != sender else None,
-        "isDeleted": False,
-        **{k: v for k, v in quote.items() if k not in CONTENT_FIELDS},
+        "content": msg.content,
+        **quote,
     }
-    item = {**row, **words}  # the message as it is posted
-    protocol.ensure_fits(protocol.message_frame({**item, "status": DELIVERED}), msg.message_id)
-    # durable before anything is acknowledged: what it says, then its row (store.py, Contents)
-    earlier = inv.store.put_new_content(msg.message_id, sender, words)
+    protocol.ensure_fits({**message, "status": DELIVERED}, msg.message_id)  # a frame too big claims nothing
+    taken = _join(inv, conversation_id, recipient, msg.message_id)
+    if taken is not None:
+        _answer_taken_id(inv, msg.message_id, taken)
+        return
+    # durable before anything is acknowledged: the message as sent, then its row
+    earlier = inv.store.put_new_content(message)
     if earlier is not None:
         _refuse_another_senders(inv, msg.message_id, earlier)
-        # this sender's earlier attempt, which died before its row: its words stand
-        item = {**row, **{k: v for k, v in earlier.items() if k in CONTENT_FIELDS}}
+        message = earlier  # this sender's earlier attempt, which died before its row: it stands
+    row = inv.store.new_row(message)
     existing = inv.store.put_new_message(row)
     if existing is not None:
-        if earlier is None:  # the id is a message's from before the Contents table: ours goes again
+        if earlier is None and ("content" in existing or existing.get("isDeleted")):
+            # the id is a deleted message's, or one's from before the Contents table: ours goes again
             inv.store.drop_content(msg.message_id, sender)
         _answer_taken_id(inv, msg.message_id, existing)
         return
+    item = _quote_still_there(inv, {**row, **message})  # the message as it is posted
 
     status = SENT
     try:
@@ -121,10 +118,23 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
     except Exception as exc:  # stored already: it stays pending and sync delivers it
         log("warning", "delivery_failed", connectionId=inv.connection_id, error=type(exc).__name__)
     # each user's list: this conversation first (after delivery, which does not need it)
+    conversation_id, sent_at = item["conversationId"], item["sentAt"]
     inv.store.touch(conversation_id, sender, recipient, msg.message_id, sent_at)
     if recipient != sender:
         inv.store.touch(conversation_id, recipient, sender, msg.message_id, sent_at)
     inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at, conversation_id))
+
+
+def _quote_still_there(inv: Invocation, item: dict) -> dict:
+    """The stored reply, without its quote if the original was deleted since it was read
+    (its delete may not have found this reply, stored after it looked)."""
+    if "replyToContent" not in item:
+        return item
+    original = inv.store.get_message(item["replyToMessageId"], consistent=True)
+    if original is not None and not original.get("isDeleted"):
+        return item
+    inv.store.unquote(item["messageId"], item["replyToMessageId"])
+    return {k: v for k, v in item.items() if k not in ("replyToContent", "replyToSenderName")}
 
 
 def _answer_taken_id(inv: Invocation, message_id: str, existing: dict) -> None:

@@ -32,9 +32,14 @@ class Settings:
     jwks_url: str = ""
 
     @property
-    def tables(self) -> tuple[str, str, str, str]:
-        """The table names, in the order chat.store.Store takes them."""
-        return self.connections_table, self.messages_table, self.conversations_table, self.contents_table
+    def tables(self) -> dict[str, str]:
+        """The table names, as chat.store.Store takes them: Store(client, **settings.tables)."""
+        return {
+            "connections": self.connections_table,
+            "messages": self.messages_table,
+            "conversations": self.conversations_table,
+            "contents": self.contents_table,
+        }
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:

@@ -34,7 +34,7 @@ def default_services() -> Services:
     settings = Settings.from_env()
     return Services(
         settings=settings,
-        store=Store(aws.dynamodb(), *settings.tables),
+        store=Store(aws.dynamodb(), **settings.tables),
         management_api=aws.management_api,
         authenticator=Authenticator(settings) if settings.auth_mode else None,
     )

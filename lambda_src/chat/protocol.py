@@ -123,7 +123,7 @@ def fill_page(kind_frame, entries: list[tuple], more: bool) -> tuple[list[dict],
     position the next page continues after: None if nothing is left (more: the entries
     are not all there is)."""
     # the frame with no entries and the longest cursor, then each entry and its comma
-    size = len(encode(kind_frame([], ("0" * SENT_AT_MAX_CHARS, "\x00" * ID_MAX_CHARS))))
+    size = len(encode(kind_frame([], LONGEST_POSITION)))
     page: list[dict] = []
     for i, (_, entry) in enumerate(entries):
         size += len(encode(entry)) + 1
@@ -158,10 +158,26 @@ def deleted_frame(message_id: str, conversation_id: str) -> dict:
     return {"type": "messageDeleted", "data": {"messageId": message_id, "conversationId": conversation_id}}
 
 
-def ensure_fits(frame: dict, message_id: str | None = None) -> None:
-    """BAD_REQUEST if the frame, as the server would post it, is over API Gateway's limit.
-    Escapes count: JSON writes a control character as six bytes."""
-    size = len(encode(frame))
+# The longest position a page's cursor can hold, and the longest requestId: what a page
+# of history or conversations may need beside its entries.
+LONGEST_POSITION = ("0" * SENT_AT_MAX_CHARS, "\x00" * ID_MAX_CHARS)
+LONGEST_REQUEST_ID = "\x00" * ID_MAX_CHARS
+
+
+def ensure_fits(message: dict, message_id: str | None = None) -> None:
+    """BAD_REQUEST unless the message, as the server would post it, fits API Gateway's
+    limit in every frame it can be in: its own message frame, and a history or
+    conversations page that holds only it, with the longest cursor and requestId (so a
+    page can always hold it). Escapes count: JSON writes a control character as six bytes."""
+    data = message_frame(message)["data"]
+    entry = {"conversationId": data["conversationId"], "peerId": "x" * ID_MAX_CHARS, "lastMessage": data}
+    entry |= {"unreadCount": 10**9, "updatedAt": "0" * SENT_AT_MAX_CHARS}
+    frames = (
+        message_frame(message),
+        history_frame(data["conversationId"], [data], LONGEST_POSITION, LONGEST_REQUEST_ID),
+        conversations_frame([entry], LONGEST_POSITION, LONGEST_REQUEST_ID),
+    )
+    size = max(len(encode(frame)) for frame in frames)
     if size > FRAME_LIMIT_BYTES:
         raise ProtocolError(
             BAD_REQUEST,

@@ -16,14 +16,15 @@ Messages: ``messageId`` key;
                           exists until the message is read or deleted, so a user's unread
                           counts cost what is unread. Messages stored before it existed
                           are not counted.
-Contents: ``messageId`` key. What a message says (``content``, and a reply's quote:
-  ``replyToContent``, ``replyToSenderName``) with its ``senderId``; no index. Written
-  before the message's Messages row, so a row never lacks its content, and deleted with
-  the message. Apart from the row because a row's status changes rewrite the whole row,
-  and every index copy of it: here they do not touch the content. Rows stored before
-  Contents existed hold their content themselves. A send that died between the two
-  writes leaves a content item with no row: nothing reads it, and the sender's retry
-  (same messageId) completes the message with it.
+Contents: ``messageId`` key. Each message as sent: what it says (``content``, and a
+  reply's quote: ``replyToContent``, ``replyToSenderName``) with its ids, names and
+  times, which never change; no index. Written before the message's Messages row, so a
+  row never lacks its content, and deleted first when the message is. Apart from the
+  row because a row's status changes rewrite the whole row, and every index copy of it:
+  here they do not touch the content. Rows stored before Contents existed hold their
+  content themselves. A send that died between the two writes leaves a content item
+  with no row: nothing reads it, and the sender's retry (same messageId) completes the
+  message as it was first sent.
 Conversations: ``conversationId`` + ``userId`` keys. The ``#pair`` row holds the two
   users (``memberA`` <= ``memberB``), claimed by the first message and never changed.
   A row per user holds ``peerId``, ``updatedAt`` and ``lastMessageId`` (only moves
@@ -127,7 +128,7 @@ class Connection:
 
 
 class Store:
-    def __init__(self, client, connections: str, messages: str, conversations: str, contents: str, clock=time.time):
+    def __init__(self, client, *, connections: str, messages: str, conversations: str, contents: str, clock=time.time):
         """The four table names, as chat.config.Settings.tables gives them."""
         self.db = client
         self.connections = connections
@@ -251,17 +252,29 @@ class Store:
                 return from_item(old)
             key = {"messageId": {"S": item["messageId"]}}
             found = self.db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-            return from_item(found) if found else {}  # deleted since: no longer anyone's
+            if found is None:  # deleted between the two requests
+                raise RuntimeError(f"{item['messageId']} changed while it was being stored; retry") from None
+            return from_item(found)
 
-    def put_new_content(self, message_id: str, sender_id: str, fields: dict) -> dict | None:
-        """Store what a new message says (CONTENT_FIELDS), first of its two writes. Returns
-        None if stored, else the content stored with that messageId before (with its
-        senderId): another sender's (a CONFLICT), or this sender's earlier attempt."""
-        return self._put_new(self.contents, {"messageId": message_id, "senderId": sender_id, **fields})
+    def put_new_content(self, message: dict) -> dict | None:
+        """Store a new message as sent (its ids, names, times and CONTENT_FIELDS: what never
+        changes), the first of its two writes. Returns None if stored, else what was
+        stored with that messageId before: another sender's (a CONFLICT), or this
+        sender's earlier attempt, which died before its row."""
+        return self._put_new(self.contents, message)
+
+    @staticmethod
+    def new_row(message: dict) -> dict:
+        """A new message's Messages row: the message as sent without CONTENT_FIELDS, and
+        its first state: sent, pending for its recipient, unread by them."""
+        row = {k: v for k, v in message.items() if k not in CONTENT_FIELDS}
+        recipient = message["recipientId"]
+        unread = recipient if recipient != message["senderId"] else None
+        return {**row, "status": SENT, "pendingFor": recipient, "unreadBy": unread, "isDeleted": False}
 
     def drop_content(self, message_id: str, sender_id: str) -> None:
-        """Take back content just stored, whose row could not be: its messageId belongs to a
-        message stored before Contents existed (which holds its content in its row)."""
+        """Take back content just stored, whose row could not be: its messageId is a deleted
+        message's, or one's stored before Contents existed (which holds its content in its row)."""
         try:
             self.db.delete_item(
                 TableName=self.contents,
@@ -445,7 +458,7 @@ class Store:
                 TableName=self.contents,
                 Key={"messageId": {"S": reply_id}},
                 UpdateExpression="REMOVE replyToContent, replyToSenderName",
-                ConditionExpression="attribute_exists(messageId)",
+                ConditionExpression="attribute_exists(replyToContent)",
             )
             return
         except Exception as exc:
@@ -566,9 +579,20 @@ class Store:
 
     def soft_delete(self, message_id: str, sender_id: str) -> dict | None:
         """isDeleted=true and the content gone. None if the caller is not the sender. The
-        row first: from then on nobody reads the content, which goes next (a retry of
-        the delete finishes it if this dies in between)."""
-        row = self._update(
+        content first (a row whose content is gone reads as deleted), then the row (a
+        retry of the delete finishes it if this dies in between); each conditional on
+        the sender. A message from before Contents has its content in its row."""
+        try:
+            self.db.delete_item(
+                TableName=self.contents,
+                Key={"messageId": {"S": message_id}},
+                ConditionExpression="senderId = :me",
+                ExpressionAttributeValues={":me": {"S": sender_id}},
+            )
+        except Exception as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":  # not theirs, or none: the row decides
+                raise
+        return self._update(
             message_id,
             "SET isDeleted = :true, deletedAt = :now"
             " REMOVE #c, replyToContent, replyToSenderName, pendingFor, leaseUntil, unreadBy",
@@ -576,9 +600,6 @@ class Store:
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
         )
-        if row is not None:
-            self.db.delete_item(TableName=self.contents, Key={"messageId": {"S": message_id}})
-        return row
 
 
 def _pair_row(conversation_id: str, user_a: str, user_b: str) -> dict:

@@ -64,13 +64,29 @@ def test_a_message_to_an_offline_recipient_costs_6_warm(chat):
     assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == send
 
 
-def test_a_reply_costs_two_more_reads_the_original_and_what_it_says_to_quote_it(chat):
+def test_a_reply_costs_three_more_reads_the_original_what_it_says_and_the_original_again(chat):
     alice, _bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m0", "bob"))
     reply = send_frame("m1", "bob", replyToMessageId="m0")
-    # GetItem: the original's row (can the sender see it?); BatchGetItem: its content
+    # GetItem: the original's row (can the sender see it?); BatchGetItem: its content, to
+    # quote it; GetItem: the original again once the reply is stored (deleted meanwhile?)
     calls = counted(chat, lambda: chat.send(alice, reply))
-    assert calls == {"GetItem": 1, "BatchGetItem": 1, "PutItem": 2, "Query": 2, "UpdateItem": 4}
+    assert calls == {"GetItem": 2, "BatchGetItem": 1, "PutItem": 2, "Query": 2, "UpdateItem": 4}
+
+
+def test_a_page_of_history_or_conversations_costs_a_query_and_a_batch_get_of_what_the_messages_say(chat):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    for i in range(3):
+        chat.send(alice, send_frame(f"m{i}", "bob", conversationId="c-1"))
+    chat.send(bob, {"action": "history", "conversationId": "c-1"})  # warm: the pair is cached
+    assert counted(chat, lambda: chat.send(bob, {"action": "history", "conversationId": "c-1"})) == {
+        "Query": 1,
+        "BatchGetItem": 1,
+    }
+    # Query the caller's conversations; BatchGetItem their last messages and what they say;
+    # Query unread-index for the unread counts
+    calls = counted(chat, lambda: chat.send(bob, {"action": "conversations"}))
+    assert calls == {"Query": 2, "BatchGetItem": 2}
 
 
 def test_a_retry_costs_two_conditional_puts_that_write_nothing(chat):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from unittest.mock import ANY
 
 from chat.store import to_item
@@ -132,25 +133,104 @@ def test_a_reply_to_a_deleted_message_carries_no_quote(chat):
     assert "replyToContent" not in chat.message("m1")
 
 
-def test_a_send_that_died_between_its_two_writes_is_completed_by_its_retry_with_its_first_words(chat):
-    # Given alice's first attempt stored what m1 says and died before its row
-    alice, bob = chat.online("alice"), chat.online("bob")
-    chat.store.put_new_content("m1", "alice", {"content": "first words"})
+def crash_once(chat, monkeypatch, method: str) -> None:
+    """The store's method raises once (the function died there), then works again."""
+    real = getattr(chat.store, method)
+
+    def crash(*args, **kwargs):
+        monkeypatch.setattr(chat.store, method, real)
+        raise TimeoutError("the function died here")
+
+    monkeypatch.setattr(chat.store, method, crash)
+
+
+def before(chat, monkeypatch, method: str, first) -> None:
+    """first() runs just before the store's next call of method: another invocation wins a race."""
+    real = getattr(chat.store, method)
+
+    def racing(*args, **kwargs):
+        monkeypatch.setattr(chat.store, method, real)
+        first()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chat.store, method, racing)
+
+
+def test_a_send_that_died_between_its_two_writes_is_completed_by_its_retry_as_first_sent(chat, monkeypatch):
+    # Given alice's first attempt stored the message as sent and died before its row
+    alice, bob, carol = chat.online("alice"), chat.online("bob"), chat.online("carol")
+    crash_once(chat, monkeypatch, "put_new_message")
+    chat.send(alice, send_frame("m1", "bob", "first words"))
+    assert [f["data"]["code"] for f in chat.take(alice)] == ["INTERNAL"]
     assert chat.message("m1") is None and messages(chat.frames(bob)) == []  # nobody sees half a message
-    # When her app retries with the same messageId
-    chat.send(alice, send_frame("m1", "bob", "second words"))
-    # Then the message is complete, with what was stored first (a retry matches on messageId and sender)
+    # When her app retries with the same messageId, its frame changed meanwhile
+    chat.send(alice, send_frame("m1", "carol", "second words"))
+    # Then the message is completed as it was first sent (a retry matches on messageId and sender)
     assert chat.take(alice) == [ack("m1", "delivered")]
-    assert chat.frames(bob)[0]["data"]["content"] == "first words"
-    assert chat.message("m1")["content"] == "first words"
+    assert chat.frames(bob)[0]["data"]["content"] == "first words" and messages(chat.frames(carol)) == []
+    assert chat.message("m1")["content"] == "first words" and chat.message("m1")["recipientId"] == "bob"
 
 
-def test_another_senders_half_stored_message_id_is_a_conflict(chat):
-    bob = chat.online("bob")
-    chat.store.put_new_content("m1", "alice", {"content": "alice's words"})
+def test_another_senders_half_stored_message_id_is_a_conflict(chat, monkeypatch):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    crash_once(chat, monkeypatch, "put_new_message")
+    chat.send(alice, send_frame("m1", "bob", "alice's words"))
     chat.send(bob, send_frame("m1", "alice", "bob's words"))
     assert [f["data"]["code"] for f in chat.take(bob)] == ["CONFLICT"]
     assert chat.message("m1") is None and chat.items("contents")[0]["content"] == "alice's words"
+
+
+def test_two_devices_sending_one_messageId_at_once_keep_its_words(chat, monkeypatch):
+    # Given alice's phone stored the message as sent, and her laptop's send of the same id
+    # completes before the phone writes the row
+    phone, laptop, bob = chat.online("alice"), chat.online("alice"), chat.online("bob")
+    before(chat, monkeypatch, "put_new_message", lambda: chat.send(laptop, send_frame("m1", "bob", "hi")))
+    chat.send(phone, send_frame("m1", "bob", "hi"))
+    # Then both are acknowledged, and the message keeps what it says
+    assert chat.take(phone)[-1] == ack("m1", "delivered") and chat.take(laptop)[-1] == ack("m1", "delivered")
+    assert chat.message("m1")["content"] == "hi" and chat.message("m1").get("isDeleted") is False
+    assert messages(chat.frames(bob)) == ["m1"]
+
+
+def test_a_reply_stored_while_its_original_is_deleted_keeps_no_quote(chat, monkeypatch):
+    # Given alice replies to bob's message, and bob deletes it between her read and her write
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(bob, send_frame("m0", "alice", "regrettable"))
+    delete = {"action": "deleteMessage", "messageId": "m0"}
+    before(chat, monkeypatch, "put_new_message", lambda: chat.send(bob, delete))
+    chat.take(bob)
+    chat.send(alice, send_frame("m1", "bob", "what?", replyToMessageId="m0"))
+    # Then the deleted words are in no table and reach nobody; the reply points at m0
+    assert "regrettable" not in json.dumps(chat.items("messages") + chat.items("contents"))
+    [reply] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
+    assert reply["replyToMessageId"] == "m0" and "replyToContent" not in reply
+
+
+def test_a_deleted_messages_id_sent_again_stores_nothing(chat):
+    alice, _bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob", "regrettable"))
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    chat.send(alice, send_frame("m1", "bob", "regrettable"))  # a late retry
+    assert "regrettable" not in json.dumps(chat.items("messages") + chat.items("contents"))
+
+
+def test_a_frame_too_big_for_a_page_is_refused_and_claims_nothing(chat):
+    # Given a message whose own frame would fit 32 KB, but not a history or conversations
+    # page with it (the page's cursor and requestId need room too)
+    alice, bob = chat.online("alice"), chat.online("bob")
+    big = send_frame("m1", "bob", "\x01" * 5300, conversationId="squat-x")  # each escapes to 6 bytes
+    assert len(json.dumps({"type": "message", "data": big})) < 32 * 1024
+    chat.send(alice, big)
+    # Then it is a BAD_REQUEST that stores nothing and claims no conversation
+    assert [f["data"]["code"] for f in chat.take(alice)] == ["BAD_REQUEST"]
+    assert chat.items("conversations") == [] and chat.items("messages") == [] and messages(chat.frames(bob)) == []
+    # And the largest message that is taken can be read back in both kinds of page
+    chat.send(alice, send_frame("m2", "bob", "\x01" * 5000, conversationId="c-1", requestId="😀" * 128))
+    assert chat.take(alice)[-1] == ack("m2", "delivered")
+    chat.send(bob, {"action": "history", "conversationId": "c-1", "requestId": "😀" * 128})
+    chat.send(bob, {"action": "conversations", "requestId": "😀" * 128})
+    kinds = [f["type"] for f in chat.take(bob) if f["type"] != "message"]
+    assert kinds == ["history", "conversations"]
 
 
 def test_a_message_from_before_the_contents_table_is_read_and_its_id_still_refused_to_others(chat):
