@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_certificatemanager as acm
@@ -19,6 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import WebSocketLambdaIntegration
 from constructs import Construct
+
+from .lifecycle import removal_policy
 
 ROUTE_SELECTION = "$request.body.action"
 # Routes served by the message function ($default catches everything else).
@@ -112,7 +114,7 @@ class WebSocket(Construct):
                 self,
                 "AccessLogs",
                 retention=access_log_retention,
-                removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+                removal_policy=removal_policy(retain_data),
             )
             access_logs = _AccessLogs(
                 apigw.LogGroupLogDestination(self.access_log_group),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .api import MESSAGE_ROUTES
+from .lifecycle import removal_policy
 
 LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
 # Files in lambda_src that are not runtime code.
@@ -56,7 +57,7 @@ class Functions(Construct):
     ) -> None:
         super().__init__(scope, id)
         code = lambda_.Code.from_asset(str(LAMBDA_SRC), exclude=ASSET_EXCLUDE)
-        removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+        removal = removal_policy(retain_data)
 
         def function(name: str, handler: str, timeout_s: int, env: dict[str, str], description: str):
             log_group = logs.LogGroup(

@@ -3,9 +3,11 @@ context) whose tokens $connect verifies. ``dev``: no pool; ?userId= is trusted."
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Validations
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
+
+from .lifecycle import removal_policy
 
 
 class Identity(Construct):
@@ -42,7 +44,8 @@ class Identity(Construct):
                 min_length=12, require_lowercase=True, require_uppercase=True, require_digits=True, require_symbols=True
             ),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(retain_data),
+            deletion_protection=retain_data,
         )
         Validations.of(pool).acknowledge(
             Acknowledgment(
@@ -61,6 +64,7 @@ class Identity(Construct):
             auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
             generate_secret=False,
             prevent_user_existence_errors=True,
+            disable_o_auth=True,  # tokens come from InitiateAuth; no hosted UI, no callback URL
         )
         self.user_pool_id = pool.user_pool_id
         self.issuer = pool.user_pool_provider_url

@@ -3,9 +3,10 @@ lambda_src/chat/store.py, which documents the access patterns they serve."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
+
+from .lifecycle import removal_policy
 
 S = dynamodb.AttributeType.STRING
 
@@ -13,7 +14,7 @@ S = dynamodb.AttributeType.STRING
 class Storage(Construct):
     def __init__(self, scope: Construct, id: str, *, retain_data: bool, keep_user_id_index: bool) -> None:
         super().__init__(scope, id)
-        removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+        removal = removal_policy(retain_data)
         # every table: on demand, and kept or destroyed with the stack as configured
         lifecycle = {
             "billing": dynamodb.Billing.on_demand(),

@@ -32,12 +32,22 @@ def test_retain_data_keeps_tables_logs_and_pool_and_turns_on_deletion_protection
     # Given -c retainData=true
     template = synth(retainData="true")[1]
     found = stateful_resources(template)
-    # Then CloudFormation keeps each of them, and the tables refuse a delete
+    # Then CloudFormation keeps each of them once created (a first deploy that rolls back
+    # leaves nothing behind), and the tables and the user pool refuse a delete
     for logical_id, resource in found.items():
-        assert resource.get("DeletionPolicy") == "Retain", logical_id
+        assert resource.get("DeletionPolicy") == "RetainExceptOnCreate", logical_id
         assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
     for logical_id, table in template.find_resources("AWS::DynamoDB::GlobalTable").items():
         assert table["Properties"]["Replicas"][0]["DeletionProtectionEnabled"] is True, logical_id
+    [pool] = template.find_resources("AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["DeletionProtection"] == "ACTIVE"
+
+
+def test_the_created_app_client_has_no_oauth_flows_and_no_placeholder_callback():
+    [client] = synth()[1].find_resources("AWS::Cognito::UserPoolClient").values()
+    properties = client["Properties"]
+    assert properties["AllowedOAuthFlowsUserPoolClient"] is False
+    assert "CallbackURLs" not in properties and "AllowedOAuthFlows" not in properties
 
 
 def test_every_table_of_user_data_has_point_in_time_recovery():
