@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "auth": "cognito",
     "userPoolId": "",
     "userPoolClientIds": "",
+    "userPoolIssuer": "original",
     "connectionTtlHours": 24,
     "maxContentBytes": 12288,
     "logRetentionDays": 14,
@@ -54,6 +55,7 @@ class StackConfig:
     auth: str
     user_pool_id: str | None
     user_pool_client_ids: tuple[str, ...]
+    user_pool_issuer: str  # original (https://cognito-idp...) or updated (https://issuer-cognito-idp...)
     connection_ttl_hours: int
     max_content_bytes: int
     log_retention_days: int
@@ -106,6 +108,12 @@ class StackConfig:
                 f"certificateArn {certificate_arn!r} is not an ACM certificate ARN "
                 "(arn:aws:acm:<region>:<account>:certificate/<id>, in the stack's region)"
             )
+        pool_issuer = _text(get("userPoolIssuer")).lower()
+        if pool_issuer not in ("original", "updated"):
+            raise ConfigError(
+                "userPoolIssuer must be 'original' (tokens from https://cognito-idp.<region>...) or 'updated' "
+                "(https://issuer-cognito-idp.<region>...), as the pool's issuer configuration says"
+            )
         retention = _int(get("logRetentionDays"), "logRetentionDays", 1, 3653)
         if retention not in RETENTION:
             raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {tuple(RETENTION)}")
@@ -115,6 +123,7 @@ class StackConfig:
             auth=auth,
             user_pool_id=pool_id,
             user_pool_client_ids=client_ids,
+            user_pool_issuer=pool_issuer,
             connection_ttl_hours=_int(get("connectionTtlHours"), "connectionTtlHours", 1, 24 * 30),
             max_content_bytes=_int(get("maxContentBytes"), "maxContentBytes", 1, MAX_CONTENT_BYTES_LIMIT),
             log_retention_days=retention,

@@ -21,18 +21,23 @@ class Identity(Construct):
         auth: str,
         user_pool_id: str | None,
         user_pool_client_ids: tuple[str, ...],
+        user_pool_issuer: str,
         retain_data: bool,
     ) -> None:
+        """user_pool_issuer: the pool's issuer configuration, "original" or "updated". Tokens
+        name their issuer by it (cognito-idp... or issuer-cognito-idp...), and $connect
+        accepts only that one: a created pool has it pinned, an existing one is told."""
         super().__init__(scope, id)
         self.user_pool_id: str | None = None
         self.issuer: str | None = None
         self.client_ids: list[str] = []
         if auth == "dev":
             return
+        host = "issuer-cognito-idp" if user_pool_issuer == "updated" else "cognito-idp"
         if user_pool_id:
             region = user_pool_id.split("_", 1)[0]
             self.user_pool_id = user_pool_id
-            self.issuer = f"https://cognito-idp.{region}.{Aws.URL_SUFFIX}/{user_pool_id}"
+            self.issuer = f"https://{host}.{region}.{Aws.URL_SUFFIX}/{user_pool_id}"
             self.client_ids = list(user_pool_client_ids)
             return
         pool = cognito.UserPool(
@@ -66,6 +71,13 @@ class Identity(Construct):
             prevent_user_existence_errors=True,
             disable_o_auth=True,  # tokens come from InitiateAuth; no hosted UI, no callback URL
         )
+        pool.node.default_child.issuer_configuration = cognito.CfnUserPool.IssuerConfigurationProperty(
+            type=user_pool_issuer.upper()
+        )
         self.user_pool_id = pool.user_pool_id
-        self.issuer = pool.user_pool_provider_url
+        self.issuer = (
+            f"https://{host}.{Aws.REGION}.{Aws.URL_SUFFIX}/{pool.user_pool_id}"
+            if user_pool_issuer == "updated"
+            else pool.user_pool_provider_url  # the same URL, as the local stack reads it
+        )
         self.client_ids = [client.user_pool_client_id]

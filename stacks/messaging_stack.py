@@ -29,6 +29,7 @@ class MessagingStack(Stack):
             auth=config.auth,
             user_pool_id=config.user_pool_id,
             user_pool_client_ids=config.user_pool_client_ids,
+            user_pool_issuer=config.user_pool_issuer,
             retain_data=config.retain_data,
         )
         environment = {

@@ -224,7 +224,24 @@ def test_an_existing_pool_is_used_when_named():
     assert resources(template, "AWS::Cognito::UserPool") == {}
     env = resources(template, "AWS::Lambda::Function")[function_id(template, "connect.handler")]["Properties"]
     variables = json.dumps(env["Environment"]["Variables"])
-    assert "cognito-idp.eu-west-1." in variables and "eu-west-1_AbC123" in variables and "c1,c2" in variables
+    assert "https://cognito-idp.eu-west-1." in variables and "eu-west-1_AbC123" in variables and "c1,c2" in variables
+
+
+def test_an_existing_pool_with_the_updated_issuer_is_trusted_under_that_issuer():
+    # such a pool's tokens say iss=https://issuer-cognito-idp.<region>...; any other would be a 401
+    template = synth(userPoolId="eu-west-1_AbC123", userPoolClientIds="c1", userPoolIssuer="updated")[1]
+    env = resources(template, "AWS::Lambda::Function")[function_id(template, "connect.handler")]["Properties"]
+    assert "https://issuer-cognito-idp.eu-west-1." in json.dumps(env["Environment"]["Variables"]["TOKEN_ISSUER"])
+
+
+def test_the_created_pools_issuer_is_pinned_to_the_one_connect_trusts(template):
+    [pool] = resources(template, "AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["IssuerConfiguration"] == {"Type": "ORIGINAL"}
+    updated = synth(userPoolIssuer="updated")[1]
+    [pool] = resources(updated, "AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["IssuerConfiguration"] == {"Type": "UPDATED"}
+    env = resources(updated, "AWS::Lambda::Function")[function_id(updated, "connect.handler")]["Properties"]
+    assert "https://issuer-cognito-idp." in json.dumps(env["Environment"]["Variables"]["TOKEN_ISSUER"])
 
 
 @pytest.mark.parametrize(
@@ -243,6 +260,7 @@ def test_an_existing_pool_is_used_when_named():
         {"accessLogs": "maybe"},
         {"maxContentBytes": "12289"},  # a 12 KB message with its 12 KB quote could not be posted in 32 KB
         {"maxContentBytes": "0"},
+        {"userPoolIssuer": "new"},
         {"domainName": "chat.example.com"},  # without its certificate
         {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},  # without a domain
         {"domainName": "not a domain", "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},
