@@ -65,6 +65,7 @@ bootstrap: install
 	$(CDK) bootstrap $(CDK_ARGS)
 
 deploy: install
+	python -m stacks.preflight $(CDK_ARGS)
 	$(CDK) deploy $(CDK_ARGS)
 
 destroy: install
