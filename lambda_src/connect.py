@@ -4,4 +4,4 @@ from chat.handlers import default_services, on_connect
 
 
 def handler(event, context):
-    return on_connect(event, default_services())
+    return on_connect(event, default_services(), context)

@@ -4,4 +4,4 @@ from chat.handlers import default_services, on_disconnect
 
 
 def handler(event, context):
-    return on_disconnect(event, default_services())
+    return on_disconnect(event, default_services(), context)

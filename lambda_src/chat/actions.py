@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 
+from . import log as metrics
 from . import protocol
 from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
 from .delivery import Delivery
@@ -110,13 +111,15 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
             inv.store.drop_content(msg.message_id, sender)
         _answer_taken_id(inv, msg.message_id, existing)
         return
+    metrics.count("MessagesStored")
     item = _quote_still_there(inv, {**row, **message})  # the message as it is posted
 
-    status = SENT
+    status, reached = SENT, False
     try:
-        status = _deliver_new(inv, item)
+        status, reached = _deliver_new(inv, item)
     except Exception as exc:  # stored already: it stays pending and sync delivers it
-        log("warning", "delivery_failed", connectionId=inv.connection_id, error=type(exc).__name__)
+        log("warning", "delivery_failed", error=type(exc).__name__)
+    metrics.count("DeliveredLive" if reached else "LeftWaiting")
     # each user's list: this conversation first (after delivery, which does not need it)
     conversation_id, sent_at = item["conversationId"], item["sentAt"]
     inv.store.touch(conversation_id, sender, recipient, msg.message_id, sent_at)
@@ -200,24 +203,26 @@ def _quote(original: dict) -> dict:
     return {**pointer, "replyToContent": original.get("content"), "replyToSenderName": original.get("senderName")}
 
 
-def _deliver_new(inv: Invocation, item: dict) -> str:
+def _deliver_new(inv: Invocation, item: dict) -> tuple[str, bool]:
     """Post a just-stored message to the recipient's devices and the sender's other
-    ones. Returns DELIVERED if this confirmed it, else SENT."""
+    ones. Returns DELIVERED if this confirmed it, else SENT; and whether a device of the
+    recipient got it."""
     sender, recipient = item["senderId"], item["recipientId"]
     devices = inv.delivery.others_of(recipient)
     # ack-mode devices first: an attempt, which the device confirms with markDelivered
-    inv.delivery.post_each([c.id for c in devices if c.ack], protocol.message_frame(item))
+    reached = inv.delivery.post_each([c.id for c in devices if c.ack], protocol.message_frame(item)) > 0
     status = SENT
     legacy = [c.id for c in devices if not c.ack]
     if legacy:
         status = _post_confirming(inv, item, legacy)
+        reached = reached or status == DELIVERED
     if sender != recipient:  # the sender's other devices see the message too
         try:
             others = [c.id for c in inv.delivery.others_of(sender)]
             inv.delivery.post_each(others, protocol.message_frame({**item, "status": status}))
         except Exception as exc:  # the status stands: a confirmed message gets no later receipt
-            log("warning", "copies_failed", connectionId=inv.connection_id, error=type(exc).__name__)
-    return status
+            log("warning", "copies_failed", error=type(exc).__name__)
+    return status, reached
 
 
 def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> str:
@@ -281,7 +286,8 @@ def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
         count += 1
         position = (item["sentAt"], item["messageId"])
     if more:
-        log("info", "sync_paused", connectionId=inv.connection_id, count=count)
+        log("info", "sync_paused", count=count)
+    metrics.count("DeliveredBySync", count)
     inv.delivery.reply(protocol.sync_complete_frame(count, more, position))
 
 
@@ -315,7 +321,7 @@ def _sync_confirming(inv: Invocation, item: dict) -> bool | None:
 
 def _delivered(inv: Invocation, message_id: str, how: str) -> None:
     """Log each transition to delivered (the soak counts them: at most one per message)."""
-    log("info", "delivered", connectionId=inv.connection_id, messageId=message_id, by=how)
+    log("info", "delivered", messageId=message_id, by=how)
 
 
 def _receipt(inv: Invocation, item: dict, status: str) -> None:
@@ -323,7 +329,7 @@ def _receipt(inv: Invocation, item: dict, status: str) -> None:
     reach them all before the function's limit."""
     senders = inv.delivery.connections_of(item["senderId"]) if inv.has_time_for(WORST_DYNAMODB_MS) else None
     if senders is None or not inv.has_time_for(*[WORST_POST_MS] * len(senders)):
-        log("warning", "receipt_skipped", connectionId=inv.connection_id, messageId=item["messageId"], status=status)
+        log("warning", "receipt_skipped", messageId=item["messageId"], status=status)
         return
     inv.delivery.post_each(
         [c.id for c in senders], protocol.receipt_frame(item["messageId"], item["conversationId"], status)
@@ -351,6 +357,7 @@ def _out_of_time(inv: Invocation, message_id: str, action: str) -> bool:
     if inv.has_time_for(WORST_DYNAMODB_MS, WORST_DYNAMODB_MS, WORST_POST_MS):
         return False
     message = f"out of time at this message; send {action} again (what is done stays done)"
+    metrics.count_error(protocol.INTERNAL)
     inv.delivery.reply(protocol.error_frame(protocol.INTERNAL, message, message_id))
     return True
 

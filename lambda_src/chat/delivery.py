@@ -9,7 +9,7 @@ the action is done (``forget_gone``).
 from __future__ import annotations
 
 from . import protocol
-from .log import log
+from .log import count, log
 from .store import Connection, Store
 
 
@@ -37,10 +37,11 @@ class Delivery:
             return True
         except Exception as exc:
             if _is_gone(exc):
-                log("info", "connection_gone", connectionId=connection_id)
+                log("info", "connection_gone", to=connection_id)
                 self.gone.add(connection_id)
             else:
-                log("warning", "post_failed", connectionId=connection_id, error=type(exc).__name__)
+                log("warning", "post_failed", to=connection_id, error=type(exc).__name__)
+                count("FailedPosts")
             return False
 
     def reply(self, frame: dict) -> bool:
@@ -66,7 +67,8 @@ class Delivery:
         except those still in their handshake (store.delete_gone_connection)."""
         for connection_id in self.gone:
             try:
-                self.store.delete_gone_connection(connection_id)
+                if self.store.delete_gone_connection(connection_id):
+                    count("GoneCleanups")
             except Exception as exc:
-                log("warning", "gone_cleanup_failed", connectionId=connection_id, error=type(exc).__name__)
+                log("warning", "gone_cleanup_failed", to=connection_id, error=type(exc).__name__)
         self.gone.clear()

@@ -4,7 +4,9 @@ built once per container."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -14,7 +16,7 @@ from .actions import ACTIONS, Invocation
 from .auth import Authenticator, Unauthorized
 from .config import MissingSetting, Settings
 from .delivery import Delivery
-from .log import log
+from .log import bind, count_error, flush, log, log_failure
 from .store import Store
 
 
@@ -40,17 +42,44 @@ def default_services() -> Services:
     )
 
 
-def on_connect(event: dict, services: Services) -> dict:
+@contextmanager
+def invocation(event: dict, context, action: str):
+    """Each log line of the invocation names it (request id, route, connectionId), and its
+    metrics go out at its end, however it ends."""
+    request = event["requestContext"]
+    request_id = getattr(context, "aws_request_id", None)
+    bind(requestId=request_id, route=request.get("routeKey"), connectionId=request.get("connectionId"))
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        flush(action, (time.perf_counter() - started) * 1000)
+
+
+def on_connect(event: dict, services: Services, context=None) -> dict:
+    with invocation(event, context, "$connect"):
+        return _connect(event, services)
+
+
+def on_disconnect(event: dict, services: Services, context=None) -> dict:
+    with invocation(event, context, "$disconnect"):
+        connection_id = event["requestContext"]["connectionId"]
+        services.store.delete_connection(connection_id)
+        log("info", "disconnected")
+        return {"statusCode": 200}
+
+
+def _connect(event: dict, services: Services) -> dict:
     connection_id = event["requestContext"]["connectionId"]
     query = event.get("queryStringParameters") or {}
     try:
         identity = services.authenticator.identify(query)
     except Unauthorized as exc:
-        log("info", "connect_refused", connectionId=connection_id, reason=str(exc))
+        log("info", "connect_refused", reason=str(exc))
         return {"statusCode": 401, "body": "Unauthorized"}
     ack = query.get("ack", "0")  # 1: this client confirms what it receives (markDelivered)
     if ack not in ("0", "1"):
-        log("info", "connect_refused", connectionId=connection_id, reason="bad ack")
+        log("info", "connect_refused", reason="bad ack")
         return {"statusCode": 400, "body": "ack must be 1 (confirm deliveries with markDelivered) or 0"}
     services.store.put_connection(
         connection_id,
@@ -60,21 +89,20 @@ def on_connect(event: dict, services: Services) -> dict:
         name=identity.name,
         named=identity.named,
     )
-    log("info", "connected", connectionId=connection_id, userId=identity.user_id, ack=ack == "1")
-    return {"statusCode": 200}
-
-
-def on_disconnect(event: dict, services: Services) -> dict:
-    connection_id = event["requestContext"]["connectionId"]
-    services.store.delete_connection(connection_id)
-    log("info", "disconnected", connectionId=connection_id)
+    log("info", "connected", userId=identity.user_id, ack=ack == "1")
     return {"statusCode": 200}
 
 
 def on_message(event: dict, context, services: Services) -> dict:
     """Every client frame: routed by its ``action``. Never raises; errors become frames."""
+    action = event["requestContext"].get("routeKey") or "$default"
+    with invocation(event, context, action):
+        return _message(event, context, services)
+
+
+def _message(event: dict, context, services: Services) -> dict:
     request = event["requestContext"]
-    route, connection_id = request.get("routeKey"), request["connectionId"]
+    connection_id = request["connectionId"]
     if not services.settings.callback_url:
         raise MissingSetting("CALLBACK_URL")
     # the stage's execute-api URL, never the request's domain (a custom domain answers 403)
@@ -97,13 +125,15 @@ def on_message(event: dict, context, services: Services) -> dict:
             )
         time_left_ms = context.get_remaining_time_in_millis if context is not None else lambda: float("inf")
         run(Invocation(caller, services.store, delivery, time_left_ms), parsed)
-        log("info", "handled", connectionId=connection_id, route=route, action=action)
+        log("info", "handled", action=action)
     except protocol.ProtocolError as exc:
-        log("info", "refused", connectionId=connection_id, route=route, code=exc.code)
+        log("info", "refused", code=exc.code)
         request_id = protocol.frame_request_id(frame)
+        count_error(exc.code)
         delivery.reply(protocol.error_frame(exc.code, exc.message, exc.message_id, request_id))
     except Exception as exc:
-        log("error", "failed", connectionId=connection_id, route=route, error=type(exc).__name__)
+        log_failure("failed", exc)
+        count_error(protocol.INTERNAL)
         message_id, request_id = protocol.frame_message_id(frame), protocol.frame_request_id(frame)
         message = "the server could not finish this; retry"
         delivery.reply(protocol.error_frame(protocol.INTERNAL, message, message_id, request_id))

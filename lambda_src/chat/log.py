@@ -1,12 +1,81 @@
-"""One JSON line per event. Never pass tokens or message content in here."""
+"""One JSON line per event, and one line of metrics per invocation, in CloudWatch's
+Embedded Metric Format (CloudWatch turns it into metrics; no API call, no library).
+Never pass tokens or message content in here.
+
+Every line carries what bind() was given for the invocation: the Lambda request id, the
+route and the caller's connectionId. A Lambda container runs one invocation at a time.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+import traceback
+from collections import Counter
+
+NAMESPACE = "RealtimeMessaging"
+# What flush() reports, each a count per invocation (docs/operations.md says what each means)
+COUNTS = (
+    "MessagesStored",  # a sendMessage stored a new message
+    "DeliveredLive",  # ... and reached a live device of the recipient
+    "LeftWaiting",  # ... and reached none: it waits for a sync (and a push, if routed)
+    "DeliveredBySync",  # messages a sync posted
+    "ErrorFrames",  # error frames sent, also per error code
+    "GoneCleanups",  # connection rows removed after a 410
+    "FailedPosts",  # posts that failed otherwise (timeouts, 5xx)
+)
+
+_bound: dict = {}
+_counts: Counter = Counter()
+_error_codes: Counter = Counter()
+
+
+def bind(**fields) -> None:
+    """Start an invocation: these fields go on every line until the next bind()."""
+    _bound.clear()
+    _bound.update({k: v for k, v in fields.items() if v is not None})
+    _counts.clear()
+    _error_codes.clear()
 
 
 def log(level: str, event: str, **fields) -> None:
-    record = {"level": level, "event": event, "ts": round(time.time(), 3), **fields}
+    record = {"level": level, "event": event, "ts": round(time.time(), 3), **_bound, **fields}
     print(json.dumps(record, default=str, separators=(",", ":")), file=sys.stdout, flush=True)
+
+
+def log_failure(event: str, exc: BaseException, **fields) -> None:
+    """An unexpected exception: its type, the AWS error code if it came from AWS, and the
+    traceback (code locations and exception messages; handlers never put content in those)."""
+    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=30))
+    log("error", event, error=type(exc).__name__, awsErrorCode=code, traceback=trace, **fields)
+
+
+def count(name: str, n: int = 1) -> None:
+    _counts[name] += n
+
+
+def count_error(code: str) -> None:
+    _counts["ErrorFrames"] += 1
+    _error_codes[code] += 1
+
+
+def flush(action: str, duration_ms: float) -> None:
+    """The invocation's metrics, as one EMF line: each count and the duration by function
+    and action, and error frames by function and code."""
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
+    metrics = [{"Name": "Duration", "Unit": "Milliseconds"}] + [{"Name": n, "Unit": "Count"} for n in COUNTS]
+    directives = [{"Namespace": NAMESPACE, "Dimensions": [["Function", "Action"]], "Metrics": metrics}]
+    record = {"Function": function, "Action": action, "Duration": round(duration_ms, 3)}
+    record |= {name: _counts.get(name, 0) for name in COUNTS}
+    for code, n in _error_codes.items():  # one more line per code, so each has its own dimension value
+        by_code = {"Namespace": NAMESPACE, "Dimensions": [["Function", "Code"]], "Metrics": [{"Name": "ErrorFrames"}]}
+        emit({"Function": function, "Code": code, "ErrorFrames": n}, [by_code])
+    emit(record, directives)
+
+
+def emit(values: dict, directives: list[dict]) -> None:
+    envelope = {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}}
+    print(json.dumps({**envelope, **_bound, **values}, separators=(",", ":")), file=sys.stdout, flush=True)

@@ -248,9 +248,9 @@ def test_logs_are_json_lines_with_the_connection_and_never_hold_a_token_or_messa
     # Then every line is JSON naming its connection, and no token or content appears anywhere
     out = capsys.readouterr().out
     lines = [json.loads(line) for line in out.splitlines()]
-    assert len(lines) >= 8 and all(line.get("connectionId") for line in lines)
-    assert {line["event"] for line in lines} >= {"connected", "connect_refused", "handled", "refused", "disconnected"}
-    assert all(line["route"] for line in lines if line["event"] in ("handled", "refused"))
+    assert len(lines) >= 8 and all(line.get("connectionId") and line.get("route") for line in lines)
+    events = [line for line in lines if "event" in line]  # the others are metrics (docs/operations.md)
+    assert {line["event"] for line in events} >= {"connected", "connect_refused", "handled", "refused", "disconnected"}
     for token in (good, bad):
         assert token not in out and token.split(".")[1] not in out and token.split(".")[2] not in out
     assert secret not in out
