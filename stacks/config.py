@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "keepUserIdIndex": False,
     "domainName": "",
     "certificateArn": "",
+    "alarmEmail": "",
 }
 
 
@@ -66,6 +67,7 @@ class StackConfig:
     keep_user_id_index: bool  # for the two-step upgrade of a stack from before ack mode
     domain_name: str | None  # a custom domain for the stage, with
     certificate_arn: str | None  # its ACM certificate, in the stack's region
+    alarm_email: str | None  # subscribed to the alarms' SNS topic
 
     @property
     def stack_name(self) -> str:
@@ -114,6 +116,9 @@ class StackConfig:
                 "userPoolIssuer must be 'original' (tokens from https://cognito-idp.<region>...) or 'updated' "
                 "(https://issuer-cognito-idp.<region>...), as the pool's issuer configuration says"
             )
+        alarm_email = _text(get("alarmEmail")) or None
+        if alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", alarm_email):
+            raise ConfigError(f"alarmEmail {alarm_email!r} is not an email address")
         retention = _int(get("logRetentionDays"), "logRetentionDays", 1, 3653)
         if retention not in RETENTION:
             raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {tuple(RETENTION)}")
@@ -140,6 +145,7 @@ class StackConfig:
             keep_user_id_index=_bool(get("keepUserIdIndex"), "keepUserIdIndex"),
             domain_name=domain_name,
             certificate_arn=certificate_arn,
+            alarm_email=alarm_email,
         )
 
 

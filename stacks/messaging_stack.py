@@ -9,6 +9,7 @@ from .api import WebSocket
 from .config import StackConfig
 from .functions import RETENTION, Functions
 from .identity import Identity
+from .monitoring import Monitoring
 from .storage import Storage
 
 DEV_AUTH_WARNING = (
@@ -95,6 +96,22 @@ class MessagingStack(Stack):
         # request's domain: behind a custom domain that one answers 403 to @connections posts.
         functions.message.add_environment("CALLBACK_URL", websocket.stage.callback_url)
 
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions={"Connect": functions.connect, "Disconnect": functions.disconnect, "Message": functions.message},
+            message_function=functions.message,
+            tables={
+                "Connections": storage.connections,
+                "Messages": storage.messages,
+                "Contents": storage.contents,
+                "Conversations": storage.conversations,
+            },
+            api_id=websocket.api.api_id,
+            stage_name=config.stage,
+            alarm_email=config.alarm_email,
+        )
+
         CfnOutput(self, "WebSocketUrl", value=websocket.stage.url, description="Connect here (wss://)")
         CfnOutput(self, "CallbackUrl", value=websocket.stage.callback_url, description="@connections management API")
         if websocket.domain is not None:
@@ -111,6 +128,8 @@ class MessagingStack(Stack):
         CfnOutput(self, "ConversationsTableName", value=storage.conversations.table_name)
         CfnOutput(self, "ContentsTableName", value=storage.contents.table_name)
         CfnOutput(self, "AuthMode", value=config.auth)
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Subscribe to hear of alarms")
+        CfnOutput(self, "DashboardName", value=monitoring.dashboard.dashboard_name)
         if identity.user_pool_id:
             CfnOutput(self, "UserPoolId", value=identity.user_pool_id)
             CfnOutput(self, "UserPoolClientId", value=identity.client_ids[0])

@@ -261,6 +261,7 @@ def test_the_created_pools_issuer_is_pinned_to_the_one_connect_trusts(template):
         {"maxContentBytes": "12289"},  # a 12 KB message with its 12 KB quote could not be posted in 32 KB
         {"maxContentBytes": "0"},
         {"userPoolIssuer": "new"},
+        {"alarmEmail": "not an address"},
         {"domainName": "chat.example.com"},  # without its certificate
         {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},  # without a domain
         {"domainName": "not a domain", "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},

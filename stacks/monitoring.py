@@ -1,0 +1,118 @@
+"""A dashboard and the alarms that say something is wrong, each to one SNS topic
+(docs/operations.md says what each alarm means and what to do)."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+NAMESPACE = "RealtimeMessaging"  # lambda_src/chat/log.py writes these metrics
+PERIOD = Duration.minutes(5)
+# The message function's p99 above this is slow enough for a person to look: a third of
+# its 29 s limit, where sync starts stopping early.
+SLOW_P99 = Duration.seconds(10)
+# What every table is asked to do; ThrottledRequests is reported per operation.
+TABLE_OPERATIONS = [
+    dynamodb.Operation.GET_ITEM,
+    dynamodb.Operation.PUT_ITEM,
+    dynamodb.Operation.UPDATE_ITEM,
+    dynamodb.Operation.DELETE_ITEM,
+    dynamodb.Operation.QUERY,
+    dynamodb.Operation.BATCH_GET_ITEM,
+]
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        functions: dict[str, lambda_.IFunction],
+        message_function: lambda_.IFunction,
+        tables: dict[str, dynamodb.ITableV2],
+        api_id: str,
+        stage_name: str,
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.topic = sns.Topic(self, "Alarms", display_name="Real-time messaging alarms", enforce_ssl=True)
+        Validations.of(self.topic).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SNS2",
+                reason="Alarm notifications carry no message content or user data. CloudWatch cannot publish "
+                "to a topic encrypted with the AWS managed SNS key, and a customer managed key would add a "
+                "monthly KMS charge to a personal stack.",
+            )
+        )
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+
+        def custom(name: str, dimensions: dict, statistic: str = "Sum") -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=NAMESPACE, metric_name=name, dimensions_map=dimensions, statistic=statistic, period=PERIOD
+            )
+
+        message_name = message_function.function_name
+        internal = custom("ErrorFrames", {"Function": message_name, "Code": "INTERNAL"})
+        gateway = {"ApiId": api_id, "Stage": stage_name}
+        integration_errors = cloudwatch.Metric(
+            namespace="AWS/ApiGateway", metric_name="IntegrationError", dimensions_map=gateway, period=PERIOD
+        ).with_(statistic="Sum")
+
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        def alarm(name: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> None:
+            created = metric.create_alarm(
+                self,
+                name,
+                alarm_description=f"{what} See docs/operations.md, '{name}'.",
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            created.add_alarm_action(actions.SnsAction(self.topic))
+            self.alarms.append(created)
+
+        for label, fn in functions.items():
+            alarm(f"{label}Errors", fn.metric_errors(period=PERIOD), 1, f"The {label} function failed.")
+            alarm(f"{label}Throttles", fn.metric_throttles(period=PERIOD), 1, f"The {label} function was throttled.")
+        for label, table in tables.items():
+            throttled = table.metric_throttled_requests_for_operations(operations=TABLE_OPERATIONS, period=PERIOD)
+            alarm(f"{label}Throttled", throttled, 1, f"DynamoDB throttled requests to the {label} table.")
+        alarm("IntegrationErrors", integration_errors, 1, "API Gateway could not invoke a function.")
+        alarm("InternalErrorFrames", internal, 1, "Clients were sent INTERNAL: the server failed a frame.")
+        slow = message_function.metric_duration(period=PERIOD, statistic="p99")
+        alarm("MessageSlow", slow, SLOW_P99.to_milliseconds(), "The message function's p99 duration is high.")
+
+        def counts(*names: str) -> list[cloudwatch.IMetric]:
+            return [custom(n, {"Function": message_name, "Action": a}) for n, a in names]
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Messages",
+                left=counts(
+                    ("MessagesStored", "sendMessage"),
+                    ("DeliveredLive", "sendMessage"),
+                    ("LeftWaiting", "sendMessage"),
+                    ("DeliveredBySync", "sync"),
+                ),
+            ),
+            cloudwatch.GraphWidget(
+                title="Errors",
+                left=[internal, integration_errors, *[fn.metric_errors(period=PERIOD) for fn in functions.values()]],
+            ),
+            cloudwatch.GraphWidget(
+                title="Message function duration",
+                left=[message_function.metric_duration(period=PERIOD, statistic=s) for s in ("p50", "p99")],
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms),
+        )
