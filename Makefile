@@ -36,7 +36,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth bootstrap deploy destroy local token bench units soak clean
+.PHONY: install test lint synth bootstrap deploy destroy local token bench units smoke soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -85,6 +85,10 @@ bench: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
 	python -m bench.bench --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
 		--clients $(CLIENTS) --messages $(MESSAGES) $(if $(ACK),--ack)
+
+smoke: install
+	@test -n "$(URL)" || { echo "make smoke URL=wss://… TOKEN_A=… TOKEN_B=… (or USER_A=… USER_B=… in dev mode)" >&2; exit 2; }
+	python -m bench.smoke --url "$(URL)" $(if $(TOKEN_A),--token-a "$(TOKEN_A)" --token-b "$(TOKEN_B)",--user-a "$(or $(USER_A),smoke-a)" --user-b "$(or $(USER_B),smoke-b)")
 
 units: install
 	PYTHONPATH=.:lambda_src:tests python -m bench.write_units
