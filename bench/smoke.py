@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import websockets
 
+from local.waiting import until
+
 TIMEOUT_S = 10
 
 
@@ -49,12 +51,7 @@ class Device:
                     return frame
             return None
 
-        deadline = asyncio.get_running_loop().time() + TIMEOUT_S
-        while (frame := found()) is None:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no {kind} frame with {data} within {TIMEOUT_S} s")
-            await asyncio.sleep(0.02)
-        return frame
+        return await until(found, timeout=TIMEOUT_S, what=f"a {kind} frame with {data}")
 
     async def close(self) -> None:
         await self.ws.close()

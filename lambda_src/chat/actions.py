@@ -23,7 +23,7 @@ from . import protocol
 from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
 from .delivery import Delivery
 from .log import log
-from .store import DELIVERED, READ, SENT, Connection, Store, now_iso
+from .store import DELIVERED, QUOTE_FIELDS, READ, SENT, Connection, Store, now_iso
 
 # A lease never outlives the invocation that holds it; without a Lambda context (tests)
 # it lasts this long, which is more than the message function's 29 s.
@@ -137,7 +137,7 @@ def _quote_still_there(inv: Invocation, item: dict) -> dict:
     if original is not None and not original.get("isDeleted"):
         return item
     inv.store.unquote(item["messageId"], item["replyToMessageId"])
-    return {k: v for k, v in item.items() if k not in ("replyToContent", "replyToSenderName")}
+    return {k: v for k, v in item.items() if k not in QUOTE_FIELDS}
 
 
 def _answer_taken_id(inv: Invocation, message_id: str, existing: dict) -> None:

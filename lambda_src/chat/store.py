@@ -70,7 +70,8 @@ REPLIES_INDEX = "replies-index"
 CONVERSATION_INDEX = "conversation-index"
 # What a message says, kept in the Contents table (and, for messages stored before it,
 # in their Messages row).
-CONTENT_FIELDS = ("content", "replyToContent", "replyToSenderName")
+QUOTE_FIELDS = ("replyToContent", "replyToSenderName")  # a reply's copy of the original
+CONTENT_FIELDS = ("content", *QUOTE_FIELDS)
 
 # Connection ids never repeat and a connection's user and mode never change, and a
 # conversation's pair never changes either, so both are cached for the life of the
@@ -114,6 +115,17 @@ def from_item(item: dict) -> dict:
 
 def _error_code(exc: Exception) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+def _if_condition_holds(write, **request) -> dict | None:
+    """A conditional write: its reply, or None if its condition did not hold (nothing was
+    written then). Any other error raises."""
+    try:
+        return write(**request)
+    except Exception as exc:
+        if _error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
 
 
 @dataclass(frozen=True)
@@ -178,17 +190,15 @@ class Store:
         handshake completes, shortly after $connect returns, and a post in that window
         answers 410 too. A young row that really is dead goes with its $disconnect or ttl."""
         cutoff = int(self.clock()) - HANDSHAKE_GRACE_SECONDS
-        try:
-            self.db.delete_item(
-                TableName=self.connections,
-                Key={"connectionId": {"S": connection_id}},
-                ConditionExpression="connectedAt < :cutoff",
-                ExpressionAttributeValues={":cutoff": {"N": str(cutoff)}},
-            )
-        except Exception as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
+        deleted = _if_condition_holds(
+            self.db.delete_item,
+            TableName=self.connections,
+            Key={"connectionId": {"S": connection_id}},
+            ConditionExpression="connectedAt < :cutoff",
+            ExpressionAttributeValues={":cutoff": {"N": str(cutoff)}},
+        )
+        if deleted is None:
+            return False
         self._connections.pop(connection_id, None)
         return True
 
@@ -273,18 +283,17 @@ class Store:
         return {**row, "status": SENT, "pendingFor": recipient, "unreadBy": unread, "isDeleted": False}
 
     def drop_content(self, message_id: str, sender_id: str) -> None:
-        """Take back content just stored, whose row could not be: its messageId is a deleted
-        message's, or one's stored before Contents existed (which holds its content in its row)."""
-        try:
-            self.db.delete_item(
-                TableName=self.contents,
-                Key={"messageId": {"S": message_id}},
-                ConditionExpression="senderId = :me",
-                ExpressionAttributeValues={":me": {"S": sender_id}},
-            )
-        except Exception as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        """Delete a message's content if it is this sender's (nothing if it is another's,
+        or there is none). For a delete, and to take back content just stored whose row
+        could not be: its messageId is a deleted message's, or one's stored before
+        Contents existed (which holds its content in its row)."""
+        _if_condition_holds(
+            self.db.delete_item,
+            TableName=self.contents,
+            Key={"messageId": {"S": message_id}},
+            ConditionExpression="senderId = :me",
+            ExpressionAttributeValues={":me": {"S": sender_id}},
+        )
 
     def put_new_message(self, message: dict) -> dict | None:
         """Store a message's row (its content is stored already) unless its id exists.
@@ -372,21 +381,17 @@ class Store:
     def _update(self, message_id: str, update: str, condition: str, values: dict, names=None, returns="ALL_NEW"):
         """A conditional UpdateItem; the returned attributes, or None if the condition did not hold."""
         kwargs = {"ExpressionAttributeNames": names} if names else {}
-        try:
-            reply = self.db.update_item(
-                TableName=self.messages,
-                Key={"messageId": {"S": message_id}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=to_item(values),
-                ReturnValues=returns,
-                **kwargs,
-            )
-        except Exception as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise
-        return from_item(reply.get("Attributes", {}))
+        reply = _if_condition_holds(
+            self.db.update_item,
+            TableName=self.messages,
+            Key={"messageId": {"S": message_id}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=to_item(values),
+            ReturnValues=returns,
+            **kwargs,
+        )
+        return None if reply is None else from_item(reply.get("Attributes", {}))
 
     def lease(self, message_id: str, until_ms: int) -> bool:
         """Take the message for posting to connections without ack mode, until until_ms,
@@ -453,17 +458,15 @@ class Store:
     def unquote(self, reply_id: str, original_id: str) -> None:
         """Remove a reply's quote of a deleted message; the pointer stays. The quote is in
         the reply's content, or in its row if stored before Contents existed."""
-        try:
-            self.db.update_item(
-                TableName=self.contents,
-                Key={"messageId": {"S": reply_id}},
-                UpdateExpression="REMOVE replyToContent, replyToSenderName",
-                ConditionExpression="attribute_exists(replyToContent)",
-            )
+        in_content = _if_condition_holds(
+            self.db.update_item,
+            TableName=self.contents,
+            Key={"messageId": {"S": reply_id}},
+            UpdateExpression="REMOVE replyToContent, replyToSenderName",
+            ConditionExpression="attribute_exists(replyToContent)",
+        )
+        if in_content is not None:
             return
-        except Exception as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise
         self._update(
             reply_id,
             "REMOVE replyToContent, replyToSenderName",
@@ -557,17 +560,14 @@ class Store:
     def touch(self, conversation_id: str, user_id: str, peer_id: str, message_id: str, sent_at: str) -> None:
         """The user's row of the conversation: its latest message, which puts it first
         in their list. Only moves forward, so sends that race leave the latest."""
-        try:
-            self.db.update_item(
-                TableName=self.conversations,
-                Key={"conversationId": {"S": conversation_id}, "userId": {"S": user_id}},
-                UpdateExpression="SET peerId = :p, updatedAt = :t, lastMessageId = :m",
-                ConditionExpression="attribute_not_exists(updatedAt) OR updatedAt <= :t",
-                ExpressionAttributeValues=to_item({":p": peer_id, ":t": sent_at, ":m": message_id}),
-            )
-        except Exception as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        _if_condition_holds(
+            self.db.update_item,
+            TableName=self.conversations,
+            Key={"conversationId": {"S": conversation_id}, "userId": {"S": user_id}},
+            UpdateExpression="SET peerId = :p, updatedAt = :t, lastMessageId = :m",
+            ConditionExpression="attribute_not_exists(updatedAt) OR updatedAt <= :t",
+            ExpressionAttributeValues=to_item({":p": peer_id, ":t": sent_at, ":m": message_id}),
+        )
 
     def conversations_of(self, user_id: str, after: tuple[str, str] | None, page_size: int):
         """The user's conversation rows, latest activity first, from after the
@@ -582,16 +582,7 @@ class Store:
         content first (a row whose content is gone reads as deleted), then the row (a
         retry of the delete finishes it if this dies in between); each conditional on
         the sender. A message from before Contents has its content in its row."""
-        try:
-            self.db.delete_item(
-                TableName=self.contents,
-                Key={"messageId": {"S": message_id}},
-                ConditionExpression="senderId = :me",
-                ExpressionAttributeValues={":me": {"S": sender_id}},
-            )
-        except Exception as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":  # not theirs, or none: the row decides
-                raise
+        self.drop_content(message_id, sender_id)  # not theirs, or none: the row's condition decides
         return self._update(
             message_id,
             "SET isDeleted = :true, deletedAt = :now"
