@@ -10,6 +10,7 @@ gateway.py         the WebSocket side of API Gateway: $connect, frames, $disconn
 events.py          the Lambda events API Gateway sends
 routing.py         route selection ($request.body.action, else $default)
 connections_api.py the @connections API the message function posts to
+eventbridge.py     the template's event bus: PutEvents, and GET /@local/events
 issuer.py          a local token issuer for AUTH=token, with its JWKS
 launcher.py        starts the whole local stack as a child process (bench, tests)
 ports.py           free ports and waiting for a listener

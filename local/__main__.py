@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .eventbridge import LIST_PATH
 from .gateway import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S
 from .issuer import LocalIssuer
 from .stack import WORKERS, LocalStack
@@ -54,6 +55,7 @@ async def run(args) -> int:
         f"Local stack {stack.stack_name} ({stack.auth_mode} auth) on {stack.url}\n"
         f"  DynamoDB (dynalite): {stack.db.endpoint}, data in {args.state_dir / 'dynamodb'}\n"
         f"  @connections API:    http://{args.host}:{args.port}/{stack.gateway.api.stage}/@connections/{{id}}\n"
+        f"  Push events:         http://{args.host}:{args.port}{LIST_PATH} (each is printed here too)\n"
         f"Try:  {try_line}\n"
         f"Ctrl-C stops everything.",
         flush=True,

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -101,6 +102,14 @@ class LocalStackProcess:
     def in_flight(self) -> dict:
         """Client frames queued and invocations running right now (/@local/in-flight)."""
         url = f"http://127.0.0.1:{self.port}/@local/in-flight"
+        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
+            return json.load(reply)
+
+    def push_events(self, **detail) -> list[dict]:
+        """The push events put on the template's bus so far, oldest first (/@local/events),
+        those whose detail has these fields' values."""
+        query = urllib.parse.urlencode(detail)
+        url = f"http://127.0.0.1:{self.port}/@local/events" + (f"?{query}" if query else "")
         with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
             return json.load(reply)
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from . import template as t
 from .dynamodb import Dynalite
+from .eventbridge import API_PATH, EventBuses
 from .gateway import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S, Gateway
 from .issuer import CLIENT_ID, LocalIssuer
 from .lambda_pool import FunctionPool, base_environment
@@ -55,6 +56,7 @@ class LocalStack:
         self.issuer: LocalIssuer | None = None
         self.auth_mode = "dev"
         self.table_names: dict[str, str] = {}
+        self.buses = EventBuses((), REGION, log)
 
     @property
     def url(self) -> str:
@@ -79,6 +81,7 @@ class LocalStack:
         await self.db.start()
         self.table_names = await asyncio.to_thread(self._create_tables, template)
         refs, attributes = {**self.table_names, **t.aws_refs(template, REGION, "local")}, {}
+        self.buses = EventBuses(t.event_buses(template).values(), REGION, self.log)
 
         self.auth_mode = next(
             (s["environment"].get("AUTH_MODE") for s in specs.values() if "AUTH_MODE" in s["environment"]), "dev"
@@ -106,6 +109,7 @@ class LocalStack:
                 AWS_DEFAULT_REGION=REGION,
                 AWS_ENDPOINT_URL_DYNAMODB=self.db.endpoint,
                 AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=f"http://127.0.0.1:{self.port}/{api.stage}",
+                AWS_ENDPOINT_URL_EVENTBRIDGE=f"http://127.0.0.1:{self.port}{API_PATH}",
                 AWS_LAMBDA_FUNCTION_NAME=logical_id,
                 _HANDLER=spec["handler"],
             )
@@ -124,6 +128,7 @@ class LocalStack:
             extra_routes=[
                 web.get("/@local/stats", self._serve_stats),
                 web.get("/@local/in-flight", self._serve_in_flight),
+                *self.buses.routes(),
                 *(self.issuer.routes() if self.issuer else []),
             ],
             log=self.log,

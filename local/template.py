@@ -184,13 +184,23 @@ def _function_of(uri, resources: dict) -> str:
 
 
 def aws_refs(template: dict, region: str, api_id: str) -> dict[str, str]:
-    """Refs that only AWS can answer: the region, the URL suffix and the WebSocket API's id
-    (so the stage's callback URL resolves; the local stack points posts at itself)."""
+    """Refs that only AWS can answer: the region, the URL suffix, the WebSocket API's id
+    (so the stage's callback URL resolves; the local stack points posts at itself) and
+    each event bus's name."""
     refs = {"AWS::Region": region, "AWS::URLSuffix": "amazonaws.com"}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "AWS::ApiGatewayV2::Api":
             refs[logical_id] = api_id
-    return refs
+    return refs | event_buses(template)
+
+
+def event_buses(template: dict) -> dict[str, str]:
+    """Logical id -> name of each EventBridge bus the template creates."""
+    return {
+        logical_id: resource.get("Properties", {}).get("Name") or logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Events::EventBus"
+    }
 
 
 def resolve(value, refs: dict[str, str], attributes: dict[tuple[str, str], str] | None = None):

@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "domainName": "",
     "certificateArn": "",
     "alarmEmail": "",
+    "pushPreview": False,
 }
 
 
@@ -68,6 +69,7 @@ class StackConfig:
     domain_name: str | None  # a custom domain for the stage, with
     certificate_arn: str | None  # its ACM certificate, in the stack's region
     alarm_email: str | None  # subscribed to the alarms' SNS topic
+    push_preview: bool  # push events carry the message's content
 
     @property
     def stack_name(self) -> str:
@@ -146,6 +148,7 @@ class StackConfig:
             domain_name=domain_name,
             certificate_arn=certificate_arn,
             alarm_email=alarm_email,
+            push_preview=_bool(get("pushPreview"), "pushPreview"),
         )
 
 

@@ -1,8 +1,9 @@
-"""The whole backend in one Stack: tables, identity, functions, WebSocket API."""
+"""The whole backend in one Stack: tables, identity, functions, WebSocket API, push bus."""
 
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Annotations, CfnOutput, Stack, Validations
+from aws_cdk import aws_events as events
 from constructs import Construct
 
 from .api import WebSocket
@@ -95,6 +96,14 @@ class MessagingStack(Stack):
         # The message function posts through the stage's own execute-api URL, never the
         # request's domain: behind a custom domain that one answers 403 to @connections posts.
         functions.message.add_environment("CALLBACK_URL", websocket.stage.callback_url)
+        # A message that reached no live device of its recipient becomes an event here, for
+        # rules to route to a push provider (docs/operations.md has an example); no Lambda.
+        self.push_bus = events.EventBus(
+            self, "PushEvents", description="Messages that reached no live device of their recipient"
+        )
+        self.push_bus.grant_put_events_to(functions.message)
+        functions.message.add_environment("EVENT_BUS_NAME", self.push_bus.event_bus_name)
+        functions.message.add_environment("PUSH_PREVIEW", "true" if config.push_preview else "false")
 
         monitoring = Monitoring(
             self,
@@ -130,6 +139,8 @@ class MessagingStack(Stack):
         CfnOutput(self, "AuthMode", value=config.auth)
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Subscribe to hear of alarms")
         CfnOutput(self, "DashboardName", value=monitoring.dashboard.dashboard_name)
+        CfnOutput(self, "PushEventBusName", value=self.push_bus.event_bus_name, description="Route push events")
+        CfnOutput(self, "PushEventBusArn", value=self.push_bus.event_bus_arn)
         if identity.user_pool_id:
             CfnOutput(self, "UserPoolId", value=identity.user_pool_id)
             CfnOutput(self, "UserPoolClientId", value=identity.client_ids[0])

@@ -89,6 +89,8 @@ class Monitoring(Construct):
             alarm(f"{label}Throttled", throttled, 1, f"DynamoDB throttled requests to the {label} table.")
         alarm("IntegrationErrors", integration_errors, 1, "API Gateway could not invoke a function.")
         alarm("InternalErrorFrames", internal, 1, "Clients were sent INTERNAL: the server failed a frame.")
+        failed_push = custom("FailedPushEvents", {"Function": message_name, "Action": "sendMessage"})
+        alarm("PushFailed", failed_push, 1, "Push events for offline recipients could not be put on the bus.")
         slow = message_function.metric_duration(period=PERIOD, statistic="p99")
         alarm("MessageSlow", slow, SLOW_P99.to_milliseconds(), "The message function's p99 duration is high.")
 
@@ -104,11 +106,17 @@ class Monitoring(Construct):
                     ("DeliveredLive", "sendMessage"),
                     ("LeftWaiting", "sendMessage"),
                     ("DeliveredBySync", "sync"),
+                    ("PushEvents", "sendMessage"),
                 ),
             ),
             cloudwatch.GraphWidget(
                 title="Errors",
-                left=[internal, integration_errors, *[fn.metric_errors(period=PERIOD) for fn in functions.values()]],
+                left=[
+                    internal,
+                    integration_errors,
+                    failed_push,
+                    *[fn.metric_errors(period=PERIOD) for fn in functions.values()],
+                ],
             ),
             cloudwatch.GraphWidget(
                 title="Message function duration",

@@ -17,7 +17,7 @@ from chat.handlers import Services, on_connect, on_disconnect, on_message
 from chat.protocol import FRAME_LIMIT_BYTES
 from chat.store import Store
 from local.routing import RouteSelector
-from local.template import aws_refs, create_tables, functions, resolve, websocket_api
+from local.template import aws_refs, create_tables, event_buses, functions, resolve, websocket_api
 
 API_ID = "abc123"
 DOMAIN = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
@@ -47,10 +47,34 @@ class FakeManagementApi:
             raise ReadTimeoutError(endpoint_url=f"https://{DOMAIN}/production/@connections/{ConnectionId}")
 
 
-def _client_error(code: str, status: int) -> ClientError:
+class FakeEvents:
+    """Stands in for boto3's events client: keeps what PutEvents is given, per bus."""
+
+    def __init__(self, bus_names):
+        self.buses = set(bus_names)
+        self.entries: list[dict] = []
+        self.down = False  # every call fails, as when EventBridge is unreachable or denies us
+
+    def put_events(self, *, Entries):
+        if self.down:
+            raise _client_error("AccessDeniedException", 400, "PutEvents")
+        results = []
+        for entry in Entries:
+            if entry["EventBusName"] not in self.buses:
+                results.append({"ErrorCode": "ResourceNotFoundException", "ErrorMessage": "no such bus"})
+                continue
+            self.entries.append({**entry, "Detail": json.loads(entry["Detail"])})
+            results.append({"EventId": f"event-{len(self.entries)}"})
+        return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+    def details(self) -> list[dict]:
+        return [e["Detail"] for e in self.entries]
+
+
+def _client_error(code: str, status: int, operation: str = "PostToConnection") -> ClientError:
     return ClientError(
         {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "PostToConnection",
+        operation,
     )
 
 
@@ -90,12 +114,14 @@ class Chat:
         self.offset = 0.0  # seconds added to the real clock by later()
         self.clock = clock or (lambda: time.time() + self.offset)
         self.api = FakeManagementApi()
+        self.events = FakeEvents(event_buses(template).values())
         self.store = Store(client, **self.settings.tables, clock=self.clock)
         self.services = Services(
             settings=self.settings,
             store=self.store,
             management_api=self._management_api,
             authenticator=Authenticator(self.settings, jwks=jwks),
+            events=lambda: self.events,
         )
         # the routes the template gives the message function, selected as API Gateway does
         api = websocket_api(template)

@@ -126,6 +126,8 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
     if recipient != sender:
         inv.store.touch(conversation_id, recipient, sender, msg.message_id, sent_at)
     inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at, conversation_id))
+    if not reached and recipient != sender:  # after the ack: the sender does not wait for it
+        inv.delivery.push.hand_off(item)
 
 
 def _quote_still_there(inv: Invocation, item: dict) -> dict:

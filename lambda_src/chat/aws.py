@@ -18,6 +18,7 @@ CONNECT_TIMEOUT_S = 1
 READ_TIMEOUT_S = 1
 DYNAMODB_ATTEMPTS = 2
 POST_ATTEMPTS = 1
+EVENTS_ATTEMPTS = 2
 # botocore's standard retry mode waits up to 2 s before a second attempt (after throttling).
 RETRY_BACKOFF_S = 2
 
@@ -41,6 +42,14 @@ def dynamodb():
     import boto3
 
     return boto3.session.Session().client("dynamodb", config=_config(DYNAMODB_ATTEMPTS))
+
+
+@lru_cache(maxsize=1)
+def events():
+    """EventBridge, for push events (chat.delivery.PushHandoff)."""
+    import boto3
+
+    return boto3.session.Session().client("events", config=_config(EVENTS_ATTEMPTS))
 
 
 @lru_cache(maxsize=8)

@@ -25,6 +25,10 @@ class Settings:
     # Only the message function posts, so only it is given the stage's @connections URL
     # (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     callback_url: str = ""
+    # ... and the EventBridge bus it hands messages that reached no device to (a push),
+    # with or without their content (context pushPreview).
+    event_bus_name: str = ""
+    push_preview: bool = False
     # Only the connect function authenticates, so only it is given these.
     auth_mode: str | None = None
     token_issuer: str = ""
@@ -59,6 +63,8 @@ class Settings:
             connection_ttl_seconds=int(required("CONNECTION_TTL_SECONDS")),
             max_content_bytes=int(required("MAX_CONTENT_BYTES")),
             callback_url=env.get("CALLBACK_URL", ""),
+            event_bus_name=env.get("EVENT_BUS_NAME", ""),
+            push_preview=env.get("PUSH_PREVIEW", "false") == "true",
             auth_mode=env.get("AUTH_MODE"),
             token_issuer=issuer,
             token_client_ids=tuple(c for c in env.get("TOKEN_CLIENT_IDS", "").split(",") if c),

@@ -15,7 +15,7 @@ from . import protocol
 from .actions import ACTIONS, Invocation
 from .auth import Authenticator, Unauthorized
 from .config import MissingSetting, Settings
-from .delivery import Delivery
+from .delivery import Delivery, PushHandoff
 from .log import bind, count_error, flush, log, log_failure
 from .store import Store
 
@@ -26,6 +26,7 @@ class Services:
     store: Store
     management_api: Callable[[str], Any]  # stage endpoint -> client with post_to_connection
     authenticator: Authenticator | None = None
+    events: Callable[[], Any] | None = None  # -> client with put_events (the message function's)
 
 
 @lru_cache(maxsize=1)
@@ -39,6 +40,7 @@ def default_services() -> Services:
         store=Store(aws.dynamodb(), **settings.tables),
         management_api=aws.management_api,
         authenticator=Authenticator(settings) if settings.auth_mode else None,
+        events=aws.events,
     )
 
 
@@ -103,10 +105,13 @@ def on_message(event: dict, context, services: Services) -> dict:
 def _message(event: dict, context, services: Services) -> dict:
     request = event["requestContext"]
     connection_id = request["connectionId"]
-    if not services.settings.callback_url:
-        raise MissingSetting("CALLBACK_URL")
+    settings = services.settings
+    for name, value in (("CALLBACK_URL", settings.callback_url), ("EVENT_BUS_NAME", settings.event_bus_name)):
+        if not value:
+            raise MissingSetting(name)
+    push = PushHandoff(services.events, settings.event_bus_name, settings.push_preview)
     # the stage's execute-api URL, never the request's domain (a custom domain answers 403)
-    delivery = Delivery(services.management_api(services.settings.callback_url), services.store, connection_id)
+    delivery = Delivery(services.management_api(settings.callback_url), services.store, connection_id, push)
     frame: dict = {}
     try:
         frame = protocol.parse_frame(event.get("body"))

@@ -20,7 +20,9 @@ NAMESPACE = "RealtimeMessaging"
 COUNTS = (
     "MessagesStored",  # a sendMessage stored a new message
     "DeliveredLive",  # ... and reached a live device of the recipient
-    "LeftWaiting",  # ... and reached none: it waits for a sync (and a push, if routed)
+    "LeftWaiting",  # ... and reached none: it waits for a sync, and is handed off for a push
+    "PushEvents",  # push events EventBridge took
+    "FailedPushEvents",  # push events that failed (the message still waits for a sync)
     "DeliveredBySync",  # messages a sync posted
     "ErrorFrames",  # error frames sent, also per error code
     "GoneCleanups",  # connection rows removed after a 410

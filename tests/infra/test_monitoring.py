@@ -48,6 +48,8 @@ def test_the_alarms_cover_functions_tables_the_gateway_internal_errors_and_slown
     [slow] = [a for a in alarms(template) if watched(a) == ("AWS/Lambda", "Duration")]
     assert slow["ExtendedStatistic"] == "p99" and slow["Threshold"] == 10_000
     assert "message" in json.dumps(slow["Dimensions"]).lower()
+    [push] = [a for a in alarms(template) if watched(a) == ("RealtimeMessaging", "FailedPushEvents")]
+    assert {"Name": "Action", "Value": "sendMessage"} in push["Dimensions"] and push["Threshold"] == 1
 
 
 def test_alarm_email_subscribes_the_address_and_none_is_subscribed_without_it(template):

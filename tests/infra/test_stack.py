@@ -184,6 +184,7 @@ def test_only_the_message_function_may_post_to_connections_and_only_on_this_stag
         "dynamodb:PutItem",
         "dynamodb:BatchGetItem",
         "dynamodb:UpdateItem",
+        "events:PutEvents",  # the push hand-off, on the stack's bus only (test_push_bus.py)
     }
     assert "dynamodb:Scan" not in actions_of(statements)
 

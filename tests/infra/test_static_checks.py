@@ -24,6 +24,7 @@ CONTEXTS = {
     "retain data": {"retainData": "true"},
     "access logs": {"accessLogs": "true"},
     "custom domain": {"domainName": "chat.example.com", "certificateArn": CERTIFICATE},
+    "push preview": {"pushPreview": "true"},
 }
 
 

@@ -57,11 +57,13 @@ def test_a_message_to_an_online_recipient_in_ack_mode_costs_6_warm_and_its_confi
     assert counted(chat, lambda: chat.send(bob, confirm)) == {"BatchGetItem": 1}  # again: nothing to do
 
 
-def test_a_message_to_an_offline_recipient_costs_6_warm(chat):
+def test_a_message_to_an_offline_recipient_costs_6_warm_and_one_push_event(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m0", "bob"))
     send = {"PutItem": 2, "Query": 2, "UpdateItem": 2}
     assert counted(chat, lambda: chat.send(alice, send_frame("m1", "bob"))) == send
+    # and one PutEvents (EventBridge), after the ack: a message to a live device costs none
+    assert [d["messageId"] for d in chat.events.details()] == ["m0", "m1"]
 
 
 def test_a_reply_costs_three_more_reads_the_original_what_it_says_and_the_original_again(chat):

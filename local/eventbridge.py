@@ -1,0 +1,90 @@
+"""The template's EventBridge buses, as the message function's boto3 client sees them:
+PutEvents on API_PATH, with EventBridge's checks. Nothing routes the events (on AWS,
+your rules do): each one is printed, and GET /@local/events lists them as a rule's
+target would get them, oldest first, so an app developer sees what a push would carry.
+``?recipientId=alice`` (any detail field) keeps only the matching ones."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+API_PATH = "/@local/eventbridge"  # AWS_ENDPOINT_URL_EVENTBRIDGE points here
+LIST_PATH = "/@local/events"
+ACCOUNT = "000000000000"
+KEEP = 1000  # the most recent events kept for GET /@local/events
+MAX_ENTRIES = 10  # PutEvents' limits
+MAX_REQUEST_BYTES = 256 * 1024
+JSON_TYPE = "application/x-amz-json-1.1"
+
+
+def _error(code: str, message: str, status: int = 400) -> web.Response:
+    body = json.dumps({"__type": code, "message": message})
+    return web.Response(status=status, text=body, content_type=JSON_TYPE, headers={"x-amzn-ErrorType": code})
+
+
+class EventBuses:
+    def __init__(self, bus_names, region: str, log=print):
+        self.names, self.region, self.log = set(bus_names), region, log
+        self.events: deque[dict] = deque(maxlen=KEEP)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(API_PATH, self.handle), web.get(LIST_PATH, self.list_events)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        target = request.headers.get("X-Amz-Target", "")
+        if target != "AWSEvents.PutEvents":
+            return _error("UnknownOperationException", f"the local stack serves PutEvents only, not {target!r}")
+        raw = await request.read()
+        try:
+            entries = json.loads(raw).get("Entries")
+        except (ValueError, AttributeError):
+            return _error("SerializationException", "the request is not a JSON object")
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ENTRIES:
+            return _error("ValidationException", f"Entries must hold 1 to {MAX_ENTRIES} entries")
+        if sum(len(json.dumps(e).encode()) for e in entries) > MAX_REQUEST_BYTES:
+            return _error("ValidationException", "Total size of the entries in the request is over the limit.")
+        results = [self._put(entry) for entry in entries]
+        failed = sum("ErrorCode" in r for r in results)
+        return web.json_response({"FailedEntryCount": failed, "Entries": results}, content_type=JSON_TYPE)
+
+    def _put(self, entry) -> dict:
+        """One entry: its EventId, or why it was refused (PutEvents refuses entries, not requests)."""
+        if not isinstance(entry, dict):
+            return {"ErrorCode": "InvalidArgument", "ErrorMessage": "an entry must be an object"}
+        bus = str(entry.get("EventBusName") or "default")
+        name = bus.rsplit("/", 1)[-1] if bus.startswith("arn:") else bus
+        if name not in self.names:
+            return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
+        for field in ("Source", "DetailType", "Detail"):
+            if not isinstance(entry.get(field), str) or not entry[field]:
+                return {"ErrorCode": "InvalidArgument", "ErrorMessage": f"Parameter {field} is not valid."}
+        try:
+            detail = json.loads(entry["Detail"])
+        except ValueError:
+            detail = None
+        if not isinstance(detail, dict):
+            return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": entry["DetailType"],
+            "source": entry["Source"],
+            "account": ACCOUNT,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": entry.get("Resources") or [],
+            "detail": detail,
+        }
+        self.events.append(event)
+        self.log(f"event {event['detail-type']} on {name}: {json.dumps(detail, ensure_ascii=False)}")
+        return {"EventId": event["id"]}
+
+    async def list_events(self, request: web.Request) -> web.Response:
+        wanted = dict(request.query)
+        found = [e for e in self.events if all(str(e["detail"].get(k)) == v for k, v in wanted.items())]
+        return web.json_response(found)
