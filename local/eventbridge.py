@@ -1,12 +1,14 @@
 """The template's EventBridge buses, as the message function's boto3 client sees them:
 PutEvents on API_PATH, with EventBridge's checks. Nothing routes the events (on AWS,
 your rules do): each one is printed, and GET /@local/events lists them as a rule's
-target would get them, oldest first, so an app developer sees what a push would carry.
-``?recipientId=alice`` (any detail field) keeps only the matching ones."""
+target would get them, oldest first (the last KEEP of them), so an app developer sees
+what a push would carry. ``?recipientId=alice`` (any detail field; ``null`` for a null
+one) keeps only the matching ones."""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -18,8 +20,48 @@ LIST_PATH = "/@local/events"
 ACCOUNT = "000000000000"
 KEEP = 1000  # the most recent events kept for GET /@local/events
 MAX_ENTRIES = 10  # PutEvents' limits
-MAX_REQUEST_BYTES = 256 * 1024
+MAX_ENTRIES_BYTES = 256 * 1024  # the entries' size as EventBridge counts it (_entry_size)
+MAX_BODY_BYTES = 4 * 1024 * 1024  # the request as sent: the entries, JSON-escaped twice at worst
 JSON_TYPE = "application/x-amz-json-1.1"
+
+
+def _strict_json(text):
+    """json.loads, refusing NaN and Infinity as EventBridge does (they are not JSON)."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _entry_size(entry: dict) -> int:
+    """An entry's size by EventBridge's rule: Time counts 14 bytes, and Source,
+    DetailType, Detail and each of Resources their UTF-8 bytes."""
+    size = 14 if entry.get("Time") else 0
+    for field in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(field) or "").encode())
+    return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [])
+
+
+def _one_line(text: str) -> str:
+    """Text safe to print as one line: every control, format or line-separator character
+    (C0, C1, U+2028, U+2029, bidi controls, ...) escaped as \\uXXXX."""
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") else c
+        for c in text
+    )
+
+
+def _matches(detail: dict, wanted: dict[str, str]) -> bool:
+    """Each wanted field is in the detail with that value (a string as it is, anything
+    else as JSON: null, 3, true)."""
+    for field, value in wanted.items():
+        if field not in detail:
+            return False
+        found = detail[field]
+        if (found if isinstance(found, str) else json.dumps(found)) != value:
+            return False
+    return True
 
 
 def _error(code: str, message: str, status: int = 400) -> web.Response:
@@ -39,14 +81,19 @@ class EventBuses:
         target = request.headers.get("X-Amz-Target", "")
         if target != "AWSEvents.PutEvents":
             return _error("UnknownOperationException", f"the local stack serves PutEvents only, not {target!r}")
-        raw = await request.read()
+        # read here, not with request.read(): the gateway caps bodies at two frames (64 KiB)
+        raw = bytearray()
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                return _error("ValidationException", "Total size of the entries in the request is over the limit.")
         try:
-            entries = json.loads(raw).get("Entries")
-        except (ValueError, AttributeError):
+            entries = _strict_json(bytes(raw)).get("Entries")
+        except (ValueError, AttributeError, RecursionError):
             return _error("SerializationException", "the request is not a JSON object")
         if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ENTRIES:
             return _error("ValidationException", f"Entries must hold 1 to {MAX_ENTRIES} entries")
-        if sum(len(json.dumps(e).encode()) for e in entries) > MAX_REQUEST_BYTES:
+        if sum(_entry_size(e) for e in entries if isinstance(e, dict)) > MAX_ENTRIES_BYTES:
             return _error("ValidationException", "Total size of the entries in the request is over the limit.")
         results = [self._put(entry) for entry in entries]
         failed = sum("ErrorCode" in r for r in results)
@@ -64,8 +111,8 @@ class EventBuses:
             if not isinstance(entry.get(field), str) or not entry[field]:
                 return {"ErrorCode": "InvalidArgument", "ErrorMessage": f"Parameter {field} is not valid."}
         try:
-            detail = json.loads(entry["Detail"])
-        except ValueError:
+            detail = _strict_json(entry["Detail"])
+        except (ValueError, RecursionError):
             detail = None
         if not isinstance(detail, dict):
             return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
@@ -81,10 +128,9 @@ class EventBuses:
             "detail": detail,
         }
         self.events.append(event)
-        self.log(f"event {event['detail-type']} on {name}: {json.dumps(detail, ensure_ascii=False)}")
+        self.log(_one_line(f"event {event['detail-type']} on {name}: {json.dumps(detail, ensure_ascii=False)}"))
         return {"EventId": event["id"]}
 
     async def list_events(self, request: web.Request) -> web.Response:
         wanted = dict(request.query)
-        found = [e for e in self.events if all(str(e["detail"].get(k)) == v for k, v in wanted.items())]
-        return web.json_response(found)
+        return web.json_response([e for e in self.events if _matches(e["detail"], wanted)])

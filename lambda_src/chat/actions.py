@@ -208,7 +208,8 @@ def _quote(original: dict) -> dict:
 def _deliver_new(inv: Invocation, item: dict) -> tuple[str, bool]:
     """Post a just-stored message to the recipient's devices and the sender's other
     ones. Returns DELIVERED if this confirmed it, else SENT; and whether a device of the
-    recipient got it."""
+    recipient got it, or has it in hand already (another invocation is posting it, or a
+    device confirmed it meanwhile): if not, the message is handed off for a push."""
     sender, recipient = item["senderId"], item["recipientId"]
     devices = inv.delivery.others_of(recipient)
     # ack-mode devices first: an attempt, which the device confirms with markDelivered
@@ -216,8 +217,8 @@ def _deliver_new(inv: Invocation, item: dict) -> tuple[str, bool]:
     status = SENT
     legacy = [c.id for c in devices if not c.ack]
     if legacy:
-        status = _post_confirming(inv, item, legacy)
-        reached = reached or status == DELIVERED
+        status, handled = _post_confirming(inv, item, legacy)
+        reached = reached or handled
     if sender != recipient:  # the sender's other devices see the message too
         try:
             others = [c.id for c in inv.delivery.others_of(sender)]
@@ -227,24 +228,25 @@ def _deliver_new(inv: Invocation, item: dict) -> tuple[str, bool]:
     return status, reached
 
 
-def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> str:
+def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> tuple[str, bool]:
     """Post to connections without ack mode, where a post that reaches one confirms the
     message. If none is reached, the lease is given back and the recipient's connections
     are looked up once more: a connection that synced while the lease was held skipped
-    the message, and gets it now."""
+    the message, and gets it now. Returns DELIVERED if this confirmed it, else SENT; and
+    whether it reached a device or was in other hands (not to be pushed)."""
     message_id, recipient = item["messageId"], item["recipientId"]
     frame = protocol.message_frame({**item, "status": DELIVERED})
     tried = set(connection_ids)
     for attempt in range(2):
         lease = inv.lease_until()
         if not inv.store.lease(message_id, lease):
-            return SENT  # another invocation is posting it, or a device confirmed it meanwhile
+            return SENT, True  # another invocation is posting it, or a device confirmed it meanwhile
         if inv.delivery.post_each(connection_ids, frame):
             if inv.store.confirm(message_id, recipient) != DELIVERED:
                 # confirmed meanwhile by an ack device, or marked read: that sent the sender's receipts
-                return SENT
+                return SENT, True
             _delivered(inv, message_id, "post")
-            return DELIVERED
+            return DELIVERED, True
         inv.store.release(message_id, lease)
         if attempt == 0:
             # again: connections that appeared meanwhile, and young ones that answered 410 (in
@@ -257,7 +259,7 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
             ]
             if not connection_ids:
                 break
-    return SENT
+    return SENT, False
 
 
 # ---- sync ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ NAMESPACE = "RealtimeMessaging"
 # What flush() reports, each a count per invocation (docs/operations.md says what each means)
 COUNTS = (
     "MessagesStored",  # a sendMessage stored a new message
-    "DeliveredLive",  # ... and reached a live device of the recipient
+    "DeliveredLive",  # ... and reached a live device of the recipient (or a racing sync delivered it)
     "LeftWaiting",  # ... and reached none: it waits for a sync, and is handed off for a push
     "PushEvents",  # push events EventBridge took
     "FailedPushEvents",  # push events that failed (the message still waits for a sync)

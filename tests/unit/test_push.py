@@ -108,3 +108,21 @@ def test_the_message_function_refuses_to_run_without_its_bus(dev_template):
         alice = chat.online("alice")
         with pytest.raises(KeyError, match="EVENT_BUS_NAME"):
             chat.send(alice, send_frame("m1", "bob"))
+
+
+def test_a_message_a_racing_sync_delivered_is_not_pushed(chat):
+    # Given bob's phone (ack mode) whose socket is dead, and his laptop without ack mode
+    alice, phone, laptop = chat.online("alice"), chat.online("bob", ack=True), chat.online("bob")
+    chat.later(60)
+    chat.api.gone.add(phone)
+    synced = []
+
+    def laptop_syncs(connection_id):  # while alice's send posts to the dead phone
+        if connection_id == phone and not synced:
+            synced.append(chat.send(laptop, {"action": "sync"}))
+
+    chat.api.before_post = laptop_syncs
+    chat.send(alice, send_frame("m1", "bob"))
+    # Then the laptop got it from its sync, once, and the send, finding it taken, pushes nothing
+    assert messages(chat.frames(laptop)) == ["m1"] and chat.message("m1")["status"] == "delivered"
+    assert chat.events.entries == []
