@@ -3,7 +3,12 @@ PutEvents on API_PATH, with EventBridge's checks. Nothing routes the events (on 
 your rules do): each one is printed, and GET /@local/events lists them as a rule's
 target would get them, oldest first (the last KEEP of them), so an app developer sees
 what a push would carry. ``?recipientId=alice`` (any detail field; ``null`` for a null
-one) keeps only the matching ones."""
+one) keeps only the matching ones.
+
+As on AWS, an event for a bus that does not exist is answered with an EventId and
+dropped (it is printed here as dropped). Not reproduced: IAM, an entry's own Time (the
+event's time is when it arrived), Source and DetailType length limits, Resources' ARN
+format."""
 
 from __future__ import annotations
 
@@ -105,8 +110,6 @@ class EventBuses:
             return {"ErrorCode": "InvalidArgument", "ErrorMessage": "an entry must be an object"}
         bus = str(entry.get("EventBusName") or "default")
         name = bus.rsplit("/", 1)[-1] if bus.startswith("arn:") else bus
-        if name not in self.names:
-            return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
         for field in ("Source", "DetailType", "Detail"):
             if not isinstance(entry.get(field), str) or not entry[field]:
                 return {"ErrorCode": "InvalidArgument", "ErrorMessage": f"Parameter {field} is not valid."}
@@ -127,6 +130,9 @@ class EventBuses:
             "resources": entry.get("Resources") or [],
             "detail": detail,
         }
+        if name not in self.names:  # EventBridge takes it and drops it, without a word
+            self.log(_one_line(f"event {event['detail-type']} put on {name}, which does not exist: dropped, as on AWS"))
+            return {"EventId": event["id"]}
         self.events.append(event)
         self.log(_one_line(f"event {event['detail-type']} on {name}: {json.dumps(detail, ensure_ascii=False)}"))
         return {"EventId": event["id"]}

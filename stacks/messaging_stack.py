@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Annotations, CfnOutput, Stack, Validations
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from .api import WebSocket
@@ -12,6 +13,11 @@ from .functions import RETENTION, Functions
 from .identity import Identity
 from .monitoring import Monitoring
 from .storage import Storage
+
+# The push events the message function puts (lambda_src/chat/push.py; test_push_bus.py
+# checks the two agree): its role may put only these.
+PUSH_SOURCE = "realtime-messaging"
+PUSH_DETAIL_TYPE = "MessageWaiting"
 
 DEV_AUTH_WARNING = (
     "auth=dev: $connect trusts ?userId= as given, so anyone who knows the URL can act as any user. "
@@ -101,7 +107,14 @@ class MessagingStack(Stack):
         self.push_bus = events.EventBus(
             self, "PushEvents", description="Messages that reached no live device of their recipient"
         )
-        self.push_bus.grant_put_events_to(functions.message)
+        # only these events, only on this bus (chat/push.py)
+        functions.message.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[self.push_bus.event_bus_arn],
+                conditions={"StringEquals": {"events:source": PUSH_SOURCE, "events:detail-type": PUSH_DETAIL_TYPE}},
+            )
+        )
         functions.message.add_environment("EVENT_BUS_NAME", self.push_bus.event_bus_name)
         functions.message.add_environment("PUSH_PREVIEW", "true" if config.push_preview else "false")
 

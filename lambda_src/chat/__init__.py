@@ -5,6 +5,7 @@ handlers.py  the event in: parse the frame, find the caller, run the action, err
 actions.py   what each client action does (ACTIONS lists them)
 store.py     the DynamoDB tables: connections and messages, with the message status
 delivery.py  posting frames to connections through the @connections API
+push.py      a message that reached no device: one event on the push bus (EventBridge)
 protocol.py  the wire format: frames in (parsing, validation) and frames out
 
 and beside them: auth.py and tokens.py (who connects), config.py (settings from the

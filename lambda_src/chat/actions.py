@@ -23,6 +23,7 @@ from . import protocol
 from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
 from .delivery import Delivery
 from .log import log
+from .push import PushHandoff
 from .store import DELIVERED, QUOTE_FIELDS, READ, SENT, Connection, Store, now_iso
 
 # A lease never outlives the invocation that holds it; without a Lambda context (tests)
@@ -37,6 +38,7 @@ class Invocation:
     caller: Connection
     store: Store
     delivery: Delivery
+    push: PushHandoff  # for a message that reached none of its recipient's devices
     time_left_ms: Callable[[], float]
 
     @property
@@ -127,7 +129,7 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         inv.store.touch(conversation_id, recipient, sender, msg.message_id, sent_at)
     inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at, conversation_id))
     if not reached and recipient != sender:  # after the ack: the sender does not wait for it
-        inv.delivery.push.hand_off(item)
+        inv.push.hand_off(item)
 
 
 def _quote_still_there(inv: Invocation, item: dict) -> dict:

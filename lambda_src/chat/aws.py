@@ -18,7 +18,7 @@ CONNECT_TIMEOUT_S = 1
 READ_TIMEOUT_S = 1
 DYNAMODB_ATTEMPTS = 2
 POST_ATTEMPTS = 1
-EVENTS_ATTEMPTS = 2
+EVENTS_ATTEMPTS = 1  # PutEvents is not idempotent: chat/push.py retries only refused entries
 # botocore's standard retry mode waits up to 2 s before a second attempt (after throttling).
 RETRY_BACKOFF_S = 2
 
@@ -46,7 +46,7 @@ def dynamodb():
 
 @lru_cache(maxsize=1)
 def events():
-    """EventBridge, for push events (chat.delivery.PushHandoff)."""
+    """EventBridge, for push events (chat.push)."""
     import boto3
 
     return boto3.session.Session().client("events", config=_config(EVENTS_ATTEMPTS))

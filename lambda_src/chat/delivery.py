@@ -1,5 +1,4 @@
-"""Frames to connections, through the stage's @connections API, and a push event for
-a message that reached none of its recipient's devices.
+"""Frames to connections, through the stage's @connections API.
 
 A post either reaches the connection, finds it gone (410: the client left without a
 close, or is gone already), or fails otherwise. Posting changes nothing else: the
@@ -9,17 +8,9 @@ the action is done (``forget_gone``).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
 from . import protocol
 from .log import count, log
 from .store import Connection, Store
-
-# A push event, as EventBridge rules match it (docs/operations.md: routing it to a push provider)
-PUSH_SOURCE = "realtime-messaging"
-PUSH_DETAIL_TYPE = "MessageWaiting"
-PUSH_FIELDS = ("recipientId", "messageId", "conversationId", "senderId", "senderName", "sentAt")
 
 
 def _is_gone(exc: Exception) -> bool:
@@ -32,11 +23,10 @@ def _is_gone(exc: Exception) -> bool:
 class Delivery:
     """Posting for one invocation of the message function."""
 
-    def __init__(self, management_api, store: Store, caller: str, push: PushHandoff):
+    def __init__(self, management_api, store: Store, caller: str):
         self.api = management_api  # a boto3 apigatewaymanagementapi client for this stage
         self.store = store
         self.caller = caller  # the connection the client frame came from
-        self.push = push  # for a message that reached none of its recipient's devices
         self.gone: set[str] = set()
         self._connections: dict[str, list[Connection]] = {}
 
@@ -82,46 +72,3 @@ class Delivery:
             except Exception as exc:
                 log("warning", "gone_cleanup_failed", to=connection_id, error=type(exc).__name__)
         self.gone.clear()
-
-
-class PushHandoff:
-    """A message that reached no device of its recipient becomes one event on the stack's
-    EventBridge bus, for rules to route to a push provider (APNs or FCM through SNS, an
-    API destination). Its detail names the message; its content only with pushPreview.
-
-    A push is a hint: the message is stored and waits for sync either way, so a failed
-    hand-off is logged and counted (FailedPushEvents), never an error for the sender."""
-
-    def __init__(self, events: Callable[[], object], bus_name: str, preview: bool):
-        self.events = events  # -> a boto3 events client, made on the first hand-off
-        self.bus_name = bus_name
-        self.preview = preview
-
-    def entry(self, message: dict) -> dict:
-        detail = {field: message.get(field) for field in PUSH_FIELDS}
-        if self.preview:
-            detail["content"] = message.get("content")
-        return {
-            "EventBusName": self.bus_name,
-            "Source": PUSH_SOURCE,
-            "DetailType": PUSH_DETAIL_TYPE,
-            "Detail": json.dumps(detail, separators=(",", ":")),
-        }
-
-    def hand_off(self, message: dict) -> bool:
-        """True if EventBridge took the event."""
-        try:
-            response = self.events().put_events(Entries=[self.entry(message)])
-        except Exception as exc:
-            code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-            log("warning", "push_failed", error=type(exc).__name__, awsErrorCode=code)
-            count("FailedPushEvents")
-            return False
-        if response.get("FailedEntryCount"):  # PutEvents answers 200 with the entry refused
-            refused = (response.get("Entries") or [{}])[0]
-            log("warning", "push_failed", awsErrorCode=refused.get("ErrorCode"), reason=refused.get("ErrorMessage"))
-            count("FailedPushEvents")
-            return False
-        log("info", "push_handed_off", messageId=message.get("messageId"))
-        count("PushEvents")
-        return True

@@ -15,8 +15,9 @@ from . import protocol
 from .actions import ACTIONS, Invocation
 from .auth import Authenticator, Unauthorized
 from .config import MissingSetting, Settings
-from .delivery import Delivery, PushHandoff
+from .delivery import Delivery
 from .log import bind, count_error, flush, log, log_failure
+from .push import PushHandoff
 from .store import Store
 
 
@@ -25,8 +26,8 @@ class Services:
     settings: Settings
     store: Store
     management_api: Callable[[str], Any]  # stage endpoint -> client with post_to_connection
+    events: Callable[[], Any]  # -> client with put_events (push events)
     authenticator: Authenticator | None = None
-    events: Callable[[], Any] | None = None  # -> client with put_events (the message function's)
 
 
 @lru_cache(maxsize=1)
@@ -39,8 +40,8 @@ def default_services() -> Services:
         settings=settings,
         store=Store(aws.dynamodb(), **settings.tables),
         management_api=aws.management_api,
-        authenticator=Authenticator(settings) if settings.auth_mode else None,
         events=aws.events,
+        authenticator=Authenticator(settings) if settings.auth_mode else None,
     )
 
 
@@ -111,7 +112,7 @@ def _message(event: dict, context, services: Services) -> dict:
             raise MissingSetting(name)
     push = PushHandoff(services.events, settings.event_bus_name, settings.push_preview)
     # the stage's execute-api URL, never the request's domain (a custom domain answers 403)
-    delivery = Delivery(services.management_api(settings.callback_url), services.store, connection_id, push)
+    delivery = Delivery(services.management_api(settings.callback_url), services.store, connection_id)
     frame: dict = {}
     try:
         frame = protocol.parse_frame(event.get("body"))
@@ -129,7 +130,7 @@ def _message(event: dict, context, services: Services) -> dict:
                 protocol.FORBIDDEN, "this connection is not registered or has expired; reconnect"
             )
         time_left_ms = context.get_remaining_time_in_millis if context is not None else lambda: float("inf")
-        run(Invocation(caller, services.store, delivery, time_left_ms), parsed)
+        run(Invocation(caller, services.store, delivery, push, time_left_ms), parsed)
         log("info", "handled", action=action)
     except protocol.ProtocolError as exc:
         log("info", "refused", code=exc.code)

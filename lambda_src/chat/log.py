@@ -20,7 +20,7 @@ NAMESPACE = "RealtimeMessaging"
 COUNTS = (
     "MessagesStored",  # a sendMessage stored a new message
     "DeliveredLive",  # ... and reached a live device of the recipient (or a racing sync delivered it)
-    "LeftWaiting",  # ... and reached none: it waits for a sync, and is handed off for a push
+    "LeftWaiting",  # ... and reached none: it waits for a sync, and (but a note to oneself) is pushed
     "PushEvents",  # push events EventBridge took
     "FailedPushEvents",  # push events that failed (the message still waits for a sync)
     "DeliveredBySync",  # messages a sync posted

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Template
 from cfnlint.api import lint
 from test_static_checks import findings
 
-from chat.delivery import PUSH_DETAIL_TYPE, PUSH_SOURCE
+from chat import push
 from synth import ROOT, build, synth
 
 
@@ -39,7 +39,15 @@ def test_the_stack_creates_one_bus_and_only_the_message_function_may_put_events_
     env = function(template, "message.handler")["Properties"]["Environment"]["Variables"]
     assert env["EVENT_BUS_NAME"] == {"Ref": bus} and env["PUSH_PREVIEW"] == "false"
     put = [s for s in statements_of(template, "message.handler") if "events" in json.dumps(s["Action"])]
-    assert put == [{"Action": "events:PutEvents", "Effect": "Allow", "Resource": {"Fn::GetAtt": [bus, "Arn"]}}]
+    only_push_events = {"StringEquals": {"events:source": push.SOURCE, "events:detail-type": push.DETAIL_TYPE}}
+    assert put == [
+        {
+            "Action": "events:PutEvents",
+            "Condition": only_push_events,
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [bus, "Arn"]},
+        }
+    ]
     for handler in ("connect.handler", "disconnect.handler"):
         assert "events:" not in json.dumps(statements_of(template, handler))
         assert "EVENT_BUS_NAME" not in function(template, handler)["Properties"]["Environment"]["Variables"]
@@ -71,19 +79,28 @@ def test_the_docs_worked_example_routes_push_events_to_an_sns_topic_and_passes_t
     props = rule["Properties"]
     assert props["EventBusName"] == {"Ref": bus}
     # the pattern matches what the message function puts
-    assert props["EventPattern"] == {"source": [PUSH_SOURCE], "detail-type": [PUSH_DETAIL_TYPE]}
+    assert props["EventPattern"] == {"source": [push.SOURCE], "detail-type": [push.DETAIL_TYPE]}
     [(topic_id, _)] = [(k, r) for k, r in resources(template, "AWS::SNS::Topic").items() if "Push" in k]
     [target] = props["Targets"]
     assert target["Arn"] == {"Ref": topic_id} and target["InputPath"] == "$.detail"
+    # EventBridge publishes with a role of this rule's: no topic policy lets any rule publish
     policies = [
         p
         for p in resources(template, "AWS::SNS::TopicPolicy").values()
         if {"Ref": topic_id} in p["Properties"]["Topics"]
     ]
-    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    assert any(
-        s["Effect"] == "Allow"
-        and s["Action"] == "sns:Publish"
-        and s["Principal"] == {"Service": "events.amazonaws.com"}
-        for s in statements
+    assert "events.amazonaws.com" not in json.dumps(policies)
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    role = template["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
+    role_statements = [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert role_statements == [{"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic_id}}]
+    assert (target["RetryPolicy"], props["State"]) == (
+        {"MaximumEventAgeInSeconds": 300, "MaximumRetryAttempts": 3},
+        "ENABLED",
     )

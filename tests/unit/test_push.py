@@ -67,14 +67,39 @@ def test_a_note_to_self_and_refused_sends_hand_off_nothing(chat):
     assert [f["data"]["code"] for f in chat.take(mallory)] == ["CONFLICT", "FORBIDDEN", "BAD_REQUEST"]
 
 
-@pytest.mark.parametrize("failure", ["eventbridge down", "bus gone"])
-def test_a_failed_hand_off_still_stores_the_message_and_acks_it_and_sync_brings_it(chat, failure):
-    if failure == "eventbridge down":
-        chat.events.down = True
-    else:
-        chat.events.buses.clear()  # PutEvents answers 200 and refuses the entry
+def test_the_hand_off_comes_after_the_senders_ack(chat):
+    alice = chat.online("alice")
+    seen_by_alice = []
+    chat.events.before_put = lambda: seen_by_alice.append(list(chat.frames(alice)))
+    chat.send(alice, send_frame("m1", "bob"))
+    assert seen_by_alice == [[ack("m1", "sent")]]
+
+
+def test_an_entry_refused_as_throttled_is_tried_once_more(chat):
+    chat.events.refusing = ["ThrottlingException"]
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
+    assert [d["messageId"] for d in chat.events.details()] == ["m1"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        ("eventbridge down", "AccessDeniedException"),
+        ("throttled twice", "ThrottlingException"),
+        ("refused", "InvalidArgument"),  # not worth a retry
+    ],
+)
+def test_a_failed_hand_off_is_counted_and_the_message_still_acked_and_synced(chat, failure, code, capsys):
+    chat.events.down = failure == "eventbridge down"
+    chat.events.refusing = {"throttled twice": [code, code], "refused": [code, "never asked"]}.get(failure, [])
+    alice = chat.online("alice")
+    capsys.readouterr()
+    chat.send(alice, send_frame("m1", "bob"))
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["awsErrorCode"] for r in records if r.get("event") == "push_failed"] == [code]
+    assert [(r["PushEvents"], r["FailedPushEvents"]) for r in records if "_aws" in r] == [(0, 1)]
+    assert chat.events.refusing == {"refused": ["never asked"]}.get(failure, [])  # one retry, only if throttled
     assert chat.take(alice) == [ack("m1", "sent")]
     assert chat.events.entries == []
     bob = chat.online("bob")
@@ -126,3 +151,14 @@ def test_a_message_a_racing_sync_delivered_is_not_pushed(chat):
     # Then the laptop got it from its sync, once, and the send, finding it taken, pushes nothing
     assert messages(chat.frames(laptop)) == ["m1"] and chat.message("m1")["status"] == "delivered"
     assert chat.events.entries == []
+
+
+def test_on_a_bus_that_is_gone_the_event_is_lost_without_a_word_as_on_aws(chat, capsys):
+    # EventBridge answers PutEvents to a bus that does not exist with an EventId (aws/aws-cli#9186)
+    chat.events.buses.clear()
+    alice = chat.online("alice")
+    capsys.readouterr()
+    chat.send(alice, send_frame("m1", "bob"))
+    assert [e["Detail"]["messageId"] for e in chat.events.dropped] == ["m1"] and chat.events.entries == []
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [(r["PushEvents"], r["FailedPushEvents"]) for r in emf] == [(1, 0)]  # why operations.md says so
