@@ -15,6 +15,7 @@ Delivery, in one place (store.py describes the stored states):
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 
@@ -29,6 +30,30 @@ from .store import DELIVERED, QUOTE_FIELDS, READ, SENT, Connection, Store, now_i
 # A lease never outlives the invocation that holds it; without a Lambda context (tests)
 # it lasts this long, which is more than the message function's 29 s.
 MAX_LEASE_MS = 30_000
+
+# Requests that do not depend on each other run at once, on threads (boto3 clients are
+# thread-safe). A container runs one invocation at a time: a few threads are enough.
+_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="together")
+
+
+def _together(*calls: Callable):
+    """Run the calls at once (the first on this thread); their results, in order."""
+    others = [_THREADS.submit(call) for call in calls[1:]]
+    first = calls[0]()
+    return [first, *(other.result() for other in others)]
+
+
+def _or_none(lookup: Callable) -> Callable:
+    """The lookup, answering None if it fails: what needs it looks again, in its own try."""
+
+    def run():
+        try:
+            return lookup()
+        except Exception as exc:
+            log("warning", "lookup_failed", error=type(exc).__name__)
+            return None
+
+    return run
 
 
 @dataclass
@@ -100,12 +125,19 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
     if taken is not None:
         _answer_taken_id(inv, msg.message_id, taken)
         return
-    # durable before anything is acknowledged: the message as sent, then its row
-    earlier = inv.store.put_new_content(message)
+    # Durable before anything is acknowledged: the message as sent, then its row. Who is
+    # online is looked up meanwhile, so the row is stored already leased for posting to
+    # devices without ack mode, and the recipient's post follows it: two round trips.
+    earlier, devices, _ = _together(
+        lambda: inv.store.put_new_content(message),
+        _or_none(lambda: inv.delivery.others_of(recipient)),
+        _or_none(lambda: inv.delivery.others_of(sender) if sender != recipient else None),  # for the copies
+    )
     if earlier is not None:
         _refuse_another_senders(inv, msg.message_id, earlier)
         message = earlier  # this sender's earlier attempt, which died before its row: it stands
-    row = inv.store.new_row(message)
+    lease = inv.lease_until() if devices and any(not c.ack for c in devices) else None
+    row = inv.store.new_row(message, lease_until=lease)
     existing = inv.store.put_new_message(row)
     if existing is not None:
         if earlier is None and ("content" in existing or existing.get("isDeleted")):
@@ -118,7 +150,7 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
 
     status, reached = SENT, False
     try:
-        status, reached = _deliver_new(inv, item)
+        status, reached = _deliver_new(inv, item, lease)
     except Exception as exc:  # stored already: it stays pending and sync delivers it
         log("warning", "delivery_failed", error=type(exc).__name__)
     metrics.count("DeliveredLive" if reached else "LeftWaiting")
@@ -207,11 +239,12 @@ def _quote(original: dict) -> dict:
     return {**pointer, "replyToContent": original.get("content"), "replyToSenderName": original.get("senderName")}
 
 
-def _deliver_new(inv: Invocation, item: dict) -> tuple[str, bool]:
+def _deliver_new(inv: Invocation, item: dict, lease: int | None) -> tuple[str, bool]:
     """Post a just-stored message to the recipient's devices and the sender's other
     ones. Returns DELIVERED if this confirmed it, else SENT; and whether a device of the
     recipient got it, or has it in hand already (another invocation is posting it, or a
-    device confirmed it meanwhile): if not, the message is handed off for a push."""
+    device confirmed it meanwhile): if not, the message is handed off for a push. The
+    connections were looked up as it was stored, with the lease its row holds, if any."""
     sender, recipient = item["senderId"], item["recipientId"]
     devices = inv.delivery.others_of(recipient)
     # ack-mode devices first: an attempt, which the device confirms with markDelivered
@@ -219,7 +252,7 @@ def _deliver_new(inv: Invocation, item: dict) -> tuple[str, bool]:
     status = SENT
     legacy = [c.id for c in devices if not c.ack]
     if legacy:
-        status, handled = _post_confirming(inv, item, legacy)
+        status, handled = _post_confirming(inv, item, legacy, lease)
         reached = reached or handled
     if sender != recipient:  # the sender's other devices see the message too
         try:
@@ -230,19 +263,21 @@ def _deliver_new(inv: Invocation, item: dict) -> tuple[str, bool]:
     return status, reached
 
 
-def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> tuple[str, bool]:
+def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str], lease: int | None) -> tuple[str, bool]:
     """Post to connections without ack mode, where a post that reaches one confirms the
     message. If none is reached, the lease is given back and the recipient's connections
     are looked up once more: a connection that synced while the lease was held skipped
     the message, and gets it now. Returns DELIVERED if this confirmed it, else SENT; and
-    whether it reached a device or was in other hands (not to be pushed)."""
+    whether it reached a device or was in other hands (not to be pushed). ``lease``: one
+    held already (the new row's), else one is taken."""
     message_id, recipient = item["messageId"], item["recipientId"]
     frame = protocol.message_frame({**item, "status": DELIVERED})
     tried = set(connection_ids)
     for attempt in range(2):
-        lease = inv.lease_until()
-        if not inv.store.lease(message_id, lease):
-            return SENT, True  # another invocation is posting it, or a device confirmed it meanwhile
+        if lease is None:
+            lease = inv.lease_until()
+            if not inv.store.lease(message_id, lease):
+                return SENT, True  # another invocation is posting it, or a device confirmed it meanwhile
         if inv.delivery.post_each(connection_ids, frame):
             if inv.store.confirm(message_id, recipient) != DELIVERED:
                 # confirmed meanwhile by an ack device, or marked read: that sent the sender's receipts
@@ -250,6 +285,7 @@ def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str]) -> 
             _delivered(inv, message_id, "post")
             return DELIVERED, True
         inv.store.release(message_id, lease)
+        lease = None
         if attempt == 0:
             # again: connections that appeared meanwhile, and young ones that answered 410 (in
             # their handshake, the frame did not get there), never one that failed otherwise,

@@ -274,13 +274,15 @@ class Store:
         return self._put_new(self.contents, message)
 
     @staticmethod
-    def new_row(message: dict) -> dict:
+    def new_row(message: dict, *, lease_until: int | None = None) -> dict:
         """A new message's Messages row: the message as sent without CONTENT_FIELDS, and
-        its first state: sent, pending for its recipient, unread by them."""
+        its first state: sent, pending for its recipient, unread by them; and leased until
+        lease_until, if given, by the send that stores it (as lease() would)."""
         row = {k: v for k, v in message.items() if k not in CONTENT_FIELDS}
         recipient = message["recipientId"]
         unread = recipient if recipient != message["senderId"] else None
-        return {**row, "status": SENT, "pendingFor": recipient, "unreadBy": unread, "isDeleted": False}
+        state = {"status": SENT, "pendingFor": recipient, "unreadBy": unread, "isDeleted": False}
+        return {**row, **state, "leaseUntil": lease_until}
 
     def drop_content(self, message_id: str, sender_id: str) -> None:
         """Delete a message's content if it is this sender's (nothing if it is another's,
