@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -44,9 +45,11 @@ def count_aws_calls() -> Counter:
     except ImportError:  # a handler that does not use boto3
         return calls
     make_api_call = BaseClient._make_api_call
+    lock = threading.Lock()  # handlers may make calls on several threads at once
 
     def counted(client, operation_name, api_params):
-        calls[f"{client.meta.service_model.service_name}.{operation_name}"] += 1
+        with lock:
+            calls[f"{client.meta.service_model.service_name}.{operation_name}"] += 1
         return make_api_call(client, operation_name, api_params)
 
     BaseClient._make_api_call = counted

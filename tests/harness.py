@@ -4,6 +4,7 @@ synthesized template and a fake @connections API that records every frame."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter, defaultdict
 from itertools import count
@@ -86,10 +87,12 @@ class RequestCounter:
 
     def __init__(self, client):
         self.calls: Counter = Counter()
+        self._lock = threading.Lock()  # a send makes requests on several threads at once
         client.meta.events.register("before-call.dynamodb", self._count)
 
     def _count(self, model, **kwargs):
-        self.calls[model.name] += 1
+        with self._lock:
+            self.calls[model.name] += 1
 
     def reset(self) -> None:
         self.calls.clear()

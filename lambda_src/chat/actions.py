@@ -15,7 +15,7 @@ Delivery, in one place (store.py describes the stored states):
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import islice
 
@@ -37,9 +37,13 @@ _THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="together")
 
 
 def _together(*calls: Callable):
-    """Run the calls at once (the first on this thread); their results, in order."""
+    """Run the calls at once (the first on this thread); their results, in order. Returns
+    or raises only once every call is done: none outlives the invocation."""
     others = [_THREADS.submit(call) for call in calls[1:]]
-    first = calls[0]()
+    try:
+        first = calls[0]()
+    finally:
+        wait(others)
     return [first, *(other.result() for other in others)]
 
 
@@ -136,7 +140,9 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
     if earlier is not None:
         _refuse_another_senders(inv, msg.message_id, earlier)
         message = earlier  # this sender's earlier attempt, which died before its row: it stands
-    lease = inv.lease_until() if devices and any(not c.ack for c in devices) else None
+    looked_up, recipient = recipient, message["recipientId"]  # (the earlier attempt's, if any)
+    legacy = recipient == looked_up and devices and any(not c.ack for c in devices)
+    lease = inv.lease_until() if legacy else None
     row = inv.store.new_row(message, lease_until=lease)
     existing = inv.store.put_new_message(row)
     if existing is not None:
@@ -146,13 +152,18 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
         _answer_taken_id(inv, msg.message_id, existing)
         return
     metrics.count("MessagesStored")
-    item = _quote_still_there(inv, {**row, **message})  # the message as it is posted
+    try:
+        item = _quote_still_there(inv, {**row, **message})  # the message as it is posted
+    except Exception:
+        _give_back(inv, msg.message_id, lease)  # nothing posts it: sync may, at once
+        raise
 
     status, reached = SENT, False
     try:
         status, reached = _deliver_new(inv, item, lease)
     except Exception as exc:  # stored already: it stays pending and sync delivers it
         log("warning", "delivery_failed", error=type(exc).__name__)
+        _give_back(inv, msg.message_id, lease)
     metrics.count("DeliveredLive" if reached else "LeftWaiting")
     # each user's list: this conversation first (after delivery, which does not need it)
     conversation_id, sent_at = item["conversationId"], item["sentAt"]
@@ -162,6 +173,16 @@ def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
     inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at, conversation_id))
     if not reached and recipient != sender:  # after the ack: the sender does not wait for it
         inv.push.hand_off(item)
+
+
+def _give_back(inv: Invocation, message_id: str, lease: int | None) -> None:
+    """Release the lease the new row was stored with, if it still holds it, when the send
+    fails before its posts: sync need not wait for the invocation's end."""
+    if lease is not None:
+        try:
+            inv.store.release(message_id, lease)
+        except Exception as exc:  # it runs out with the invocation anyway
+            log("warning", "release_failed", error=type(exc).__name__)
 
 
 def _quote_still_there(inv: Invocation, item: dict) -> dict:

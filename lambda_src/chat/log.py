@@ -44,7 +44,7 @@ def bind(**fields) -> None:
 
 def log(level: str, event: str, **fields) -> None:
     record = {"level": level, "event": event, "ts": round(time.time(), 3), **_bound, **fields}
-    print(json.dumps(record, default=str, separators=(",", ":")), file=sys.stdout, flush=True)
+    _write(json.dumps(record, default=str, separators=(",", ":")))
 
 
 def log_failure(event: str, exc: BaseException, **fields) -> None:
@@ -80,4 +80,10 @@ def flush(action: str, duration_ms: float) -> None:
 
 def emit(values: dict, directives: list[dict]) -> None:
     envelope = {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}}
-    print(json.dumps({**envelope, **_bound, **values}, separators=(",", ":")), file=sys.stdout, flush=True)
+    _write(json.dumps({**envelope, **_bound, **values}, separators=(",", ":")))
+
+
+def _write(line: str) -> None:
+    """One write per line, so lines from two threads of an invocation never interleave."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

@@ -40,8 +40,10 @@ A message's life, as stored:
               recipient has not received) sets ``read`` and leaves it pending.
   leaseUntil  (epoch ms) while an invocation posts the message to connections without ack
               mode, so that a live send and a sync racing for one such connection post it
-              once. A lease ends with its invocation's deadline, so a message whose poster
-              died becomes deliverable again on its own.
+              once. The send that stores a message stores its row leased already when the
+              recipient has such a connection; otherwise a lease is taken (lease()). A
+              lease ends with its invocation's deadline, so a message whose poster died
+              becomes deliverable again on its own.
 
 The index and attribute names here must match stacks/storage.py.
 """

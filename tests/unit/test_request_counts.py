@@ -185,3 +185,12 @@ def test_a_send_whose_every_post_fails_costs_two_more_and_retries_only_a_connect
     calls = counted(chat, lambda: chat.send(alice, send_frame("m2", "bob")))
     assert calls == {"PutItem": 2, "Query": 3, "UpdateItem": 5, "DeleteItem": 1}  # (the delete keeps a young row)
     assert [f["type"] for f in chat.frames(young)] == []  # (the fake drops what a gone connection is sent)
+
+
+def test_another_senders_message_id_costs_the_content_put_and_the_lookups_beside_it(chat):
+    alice, mallory = chat.online("alice"), chat.online("mallory")
+    chat.send(alice, send_frame("m1", "bob"))
+    chat.send(mallory, send_frame("m0", "bob"))  # mallory and bob's conversation exists
+    calls = counted(chat, lambda: chat.send(mallory, send_frame("m1", "bob")))
+    assert calls == {"PutItem": 1, "Query": 2}
+    assert chat.frames(mallory)[-1]["data"]["code"] == "CONFLICT"

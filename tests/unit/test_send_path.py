@@ -4,10 +4,13 @@ message says and who is online at once, then its row; then the post."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 import chat.actions
-from harness import send_frame
+from harness import messages, send_frame, sync_complete
 
 
 class Rounds:
@@ -17,6 +20,7 @@ class Rounds:
 
     def __init__(self, chat_, monkeypatch, watched: str):
         self.rounds: list[list[tuple[str, str]]] = []
+        self.threads: list[set[str]] = []  # per round: the threads its requests ran on
         self.group: list | None = None
         self.posted = False
         tables = {name: label for label, name in chat_.settings.tables.items()}
@@ -33,7 +37,8 @@ class Rounds:
                 return together(*calls)
             finally:
                 if self.group is not None:
-                    self.rounds.append(sorted(self.group))
+                    self.rounds.append(sorted(request for request, _ in self.group))
+                    self.threads.append({thread for _, thread in self.group})
                 self.group = None
 
         monkeypatch.setattr(chat.actions, "_together", grouped)
@@ -41,10 +46,12 @@ class Rounds:
     def _request(self, operation: str, table: str) -> None:
         if self.posted:
             return
+        thread = threading.current_thread().name
         if self.group is not None:
-            self.group.append((operation, table))
+            self.group.append(((operation, table), thread))
         else:
             self.rounds.append([(operation, table)])
+            self.threads.append({thread})
 
     def _post(self, connection_id: str, watched: str) -> None:
         self.posted = self.posted or connection_id == watched
@@ -61,6 +68,7 @@ def test_a_warm_send_makes_two_round_trips_before_the_recipients_post(chat, monk
         [("PutItem", "contents"), ("Query", "connections"), ("Query", "connections")],
         [("PutItem", "messages")],  # leased already, for a device without ack mode
     ]
+    assert len(rounds.threads[0]) == 3  # the first round's requests ran at once, each on its own thread
     assert (chat.message("m1")["status"], bool(chat.frames(bob))) == ("sent" if ack else "delivered", True)
 
 
@@ -82,3 +90,65 @@ def test_a_lookup_that_fails_beside_the_store_still_leaves_the_message_stored_an
     assert [f["data"]["messageId"] for f in chat.frames(bob) if f["type"] == "message"][-1] == "m1"
     assert [f["data"]["status"] for f in chat.take(alice) if f["type"] == "ack"] == ["delivered"]
     assert chat.message("m1")["status"] == "delivered" and len(failed) == 1
+
+
+class Crash(BaseException):
+    """The function dies here: nothing after it runs."""
+
+
+def test_a_retry_that_completes_an_earlier_attempt_to_another_recipient_leases_nothing(chat, monkeypatch):
+    # Given alice's send of m1 to carol, which died after storing what it says
+    alice, _bob = chat.online("alice"), chat.online("bob")
+    put_row = chat.store.put_new_message
+
+    def die(row):
+        raise Crash
+
+    monkeypatch.setattr(chat.store, "put_new_message", die)
+    with pytest.raises(Crash):
+        chat.send(alice, send_frame("m1", "carol"))
+    monkeypatch.setattr(chat.store, "put_new_message", put_row)
+    # When her retry names bob (online without ack mode), the message as first sent stands
+    chat.send(alice, send_frame("m1", "bob"))
+    assert chat.message("m1")["recipientId"] == "carol" and "leaseUntil" not in chat.message("m1")
+    # Then carol, connecting, gets it on her first sync: nothing holds it
+    carol = chat.online("carol")
+    chat.send(carol, {"action": "sync"})
+    assert messages(chat.frames(carol)) == ["m1"] and sync_complete(chat.frames(carol))["more"] is False
+
+
+def test_a_send_that_fails_after_storing_its_leased_row_gives_the_lease_back(chat, monkeypatch):
+    # Given bob online without ack mode, and a reply whose check of its original fails once stored
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m0", "bob"))
+    get_message, reads = chat.store.get_message, []
+
+    def failing_second_read(message_id, **kwargs):
+        reads.append(message_id)
+        if len(reads) == 2:  # the check after storing the reply
+            raise RuntimeError("throttled")
+        return get_message(message_id, **kwargs)
+
+    monkeypatch.setattr(chat.store, "get_message", failing_second_read)
+    chat.send(alice, send_frame("m1", "bob", replyToMessageId="m0"))
+    assert chat.take(alice)[-1]["data"]["code"] == "INTERNAL"
+    monkeypatch.setattr(chat.store, "get_message", get_message)
+    # Then bob's sync gets the stored reply at once, not after the invocation's deadline
+    chat.take(bob)
+    chat.send(bob, {"action": "sync"})
+    assert messages(chat.frames(bob)) == ["m1"]
+
+
+def test_together_returns_or_raises_only_when_every_call_is_done():
+    finished = []
+
+    def slow():
+        time.sleep(0.05)
+        finished.append("slow")
+
+    def failing():
+        raise RuntimeError("first failed")
+
+    with pytest.raises(RuntimeError):
+        chat.actions._together(failing, slow)
+    assert finished == ["slow"]  # nothing is left running into the next invocation
