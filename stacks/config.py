@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "certificateArn": "",
     "alarmEmail": "",
     "pushPreview": False,
+    "memoryMb": 256,
 }
 
 
@@ -70,6 +71,7 @@ class StackConfig:
     certificate_arn: str | None  # its ACM certificate, in the stack's region
     alarm_email: str | None  # subscribed to the alarms' SNS topic
     push_preview: bool  # push events carry the message's content
+    memory_mb: int  # each function's memory (Lambda gives CPU in proportion: 1,769 MB is one vCPU)
 
     @property
     def stack_name(self) -> str:
@@ -149,6 +151,7 @@ class StackConfig:
             certificate_arn=certificate_arn,
             alarm_email=alarm_email,
             push_preview=_bool(get("pushPreview"), "pushPreview"),
+            memory_mb=_int(get("memoryMb"), "memoryMb", 128, 10_240),
         )
 
 

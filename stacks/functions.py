@@ -54,6 +54,7 @@ class Functions(Construct):
         connect_environment: dict[str, str],
         log_retention_days: int,
         retain_data: bool,
+        memory_mb: int,
     ) -> None:
         super().__init__(scope, id)
         code = lambda_.Code.from_asset(str(LAMBDA_SRC), exclude=ASSET_EXCLUDE)
@@ -79,7 +80,7 @@ class Functions(Construct):
                 architecture=lambda_.Architecture.ARM_64,
                 handler=handler,
                 code=code,
-                memory_size=256,
+                memory_size=memory_mb,
                 timeout=Duration.seconds(timeout_s),
                 environment=env,
                 log_group=log_group,

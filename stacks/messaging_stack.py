@@ -59,6 +59,7 @@ class MessagingStack(Stack):
             connect_environment=connect_environment,
             log_retention_days=config.log_retention_days,
             retain_data=config.retain_data,
+            memory_mb=config.memory_mb,
         )
         # Least privilege: each function gets exactly the DynamoDB calls it makes.
         _grant(storage.connections, functions.connect, "dynamodb:PutItem")

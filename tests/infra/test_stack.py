@@ -135,6 +135,12 @@ def test_the_stage_is_production_and_auto_deploys(template):
     template.has_resource_properties("AWS::ApiGatewayV2::Stage", {"StageName": "production", "AutoDeploy": True})
 
 
+def test_each_functions_memory_is_256_mb_unless_memory_mb_says_otherwise():
+    for memory, context in ((256, {}), (1024, {"memoryMb": "1024"})):
+        functions = resources(synth(**context)[1], "AWS::Lambda::Function").values()
+        assert [f["Properties"]["MemorySize"] for f in functions] == [memory] * 3
+
+
 def test_the_stage_name_is_configurable_and_separate_from_the_instance():
     stack, template = synth(stage="beta", instance="alice")
     assert stack.stack_name == "RealtimeMessaging-alice"
@@ -267,6 +273,8 @@ def test_the_created_pools_issuer_is_pinned_to_the_one_connect_trusts(template):
         {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},  # without a domain
         {"domainName": "not a domain", "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"},
         {"domainName": "chat.example.com", "certificateArn": "arn:aws:iam::123456789012:server-certificate/x"},
+        {"memoryMb": "64"},  # below Lambda's 128 MB
+        {"memoryMb": "lots"},
     ],
 )
 def test_bad_context_is_refused_with_a_clear_message(context):
