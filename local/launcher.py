@@ -89,11 +89,15 @@ class LocalStackProcess:
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
 
-    def stats(self) -> dict:
-        """Per route: invocations and AWS calls (the gateway's /@local/stats)."""
-        url = f"http://127.0.0.1:{self.port}/@local/stats"
+    def _get(self, path: str, **query):
+        """The JSON answer of one of the gateway's /@local/ endpoints."""
+        url = f"http://127.0.0.1:{self.port}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
         with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
             return json.load(reply)
+
+    def stats(self) -> dict:
+        """Per route: invocations and AWS calls (the gateway's /@local/stats)."""
+        return self._get("/@local/stats")
 
     def invocations(self, route: str) -> int:
         """How many invocations of a route have returned so far."""
@@ -101,17 +105,12 @@ class LocalStackProcess:
 
     def in_flight(self) -> dict:
         """Client frames queued and invocations running right now (/@local/in-flight)."""
-        url = f"http://127.0.0.1:{self.port}/@local/in-flight"
-        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
-            return json.load(reply)
+        return self._get("/@local/in-flight")
 
     def push_events(self, **detail) -> list[dict]:
         """The push events put on the template's bus so far, oldest first (/@local/events),
         those whose detail has these fields' values."""
-        query = urllib.parse.urlencode(detail)
-        url = f"http://127.0.0.1:{self.port}/@local/events" + (f"?{query}" if query else "")
-        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
-            return json.load(reply)
+        return self._get("/@local/events", **detail)
 
     def dynamodb(self):
         import boto3

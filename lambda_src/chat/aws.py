@@ -37,6 +37,12 @@ def _config(attempts: int):
     )
 
 
+def error_code(exc: BaseException) -> str:
+    """The error code AWS answered with ("ConditionalCheckFailedException", ...), or ""
+    for an exception that is not an AWS answer (a timeout, a bug)."""
+    return ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code") or ""
+
+
 @lru_cache(maxsize=1)
 def dynamodb():
     import boto3

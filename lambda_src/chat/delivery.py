@@ -9,15 +9,14 @@ the action is done (``forget_gone``).
 from __future__ import annotations
 
 from . import protocol
+from .aws import error_code
 from .log import count, log
 from .store import Connection, Store
 
 
 def _is_gone(exc: Exception) -> bool:
-    response = getattr(exc, "response", {}) or {}
-    code = response.get("Error", {}).get("Code")
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code == "GoneException" or status == 410
+    status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error_code(exc) == "GoneException" or status == 410
 
 
 class Delivery:

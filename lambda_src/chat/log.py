@@ -15,6 +15,8 @@ import time
 import traceback
 from collections import Counter
 
+from .aws import error_code
+
 NAMESPACE = "RealtimeMessaging"
 # What flush() reports, each a count per invocation (docs/operations.md says what each means)
 COUNTS = (
@@ -50,7 +52,7 @@ def log(level: str, event: str, **fields) -> None:
 def log_failure(event: str, exc: BaseException, **fields) -> None:
     """An unexpected exception: its type, the AWS error code if it came from AWS, and the
     traceback (code locations and exception messages; handlers never put content in those)."""
-    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    code = error_code(exc) or None
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=30))
     log("error", event, error=type(exc).__name__, awsErrorCode=code, traceback=trace, **fields)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from .aws import error_code
 from .log import count, log
 
 # What EventBridge rules match on (docs/operations.md)
@@ -46,12 +47,12 @@ class PushHandoff:
     def hand_off(self, message: dict) -> bool:
         """True if EventBridge took the event. (On AWS it takes one for a bus that does
         not exist, too, and drops it: docs/operations.md.)"""
+        entries = [self.entry(message)]
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                response = self.events().put_events(Entries=[self.entry(message)])
+                response = self.events().put_events(Entries=entries)
             except Exception as exc:
-                code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-                log("warning", "push_failed", error=type(exc).__name__, awsErrorCode=code)
+                log("warning", "push_failed", error=type(exc).__name__, awsErrorCode=error_code(exc) or None)
                 break
             if not response.get("FailedEntryCount"):
                 log("info", "push_handed_off", messageId=message.get("messageId"))

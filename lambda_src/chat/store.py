@@ -56,6 +56,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 
+from .aws import error_code
+
 # A message's status only ever moves forward along this order.
 SENT, DELIVERED, READ = "sent", "delivered", "read"
 
@@ -115,17 +117,13 @@ def from_item(item: dict) -> dict:
     return {k: _from_attr(v) for k, v in item.items()}
 
 
-def _error_code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-
-
 def _if_condition_holds(write, **request) -> dict | None:
     """A conditional write: its reply, or None if its condition did not hold (nothing was
     written then). Any other error raises."""
     try:
         return write(**request)
     except Exception as exc:
-        if _error_code(exc) == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             return None
         raise
 
@@ -257,7 +255,7 @@ class Store:
             )
             return None
         except Exception as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             old = getattr(exc, "response", {}).get("Item")
             if old:
@@ -538,7 +536,7 @@ class Store:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             old = getattr(exc, "response", {}).get("Item")
             return self._remember(conversation_id, from_item(old)) if old else self.pair(conversation_id)

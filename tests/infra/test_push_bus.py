@@ -8,37 +8,26 @@ import re
 
 from aws_cdk.assertions import Template
 from cfnlint.api import lint
+from test_stack import function_id, policy_statements, resources
 from test_static_checks import findings
 
 from chat import push
 from synth import ROOT, build, synth
 
 
-def resources(template: dict, type_: str) -> dict:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == type_}
-
-
-def function(template: dict, handler: str) -> dict:
-    return next(
-        r for r in resources(template, "AWS::Lambda::Function").values() if r["Properties"]["Handler"] == handler
-    )
-
-
-def statements_of(template: dict, handler: str) -> list[dict]:
-    role = function(template, handler)["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = [
-        p for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]
-    ]
-    return [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+def message_environment(template) -> dict:
+    function = resources(template, "AWS::Lambda::Function")[function_id(template, "message.handler")]
+    return function["Properties"]["Environment"]["Variables"]
 
 
 def test_the_stack_creates_one_bus_and_only_the_message_function_may_put_events_on_it():
-    template = synth()[1].to_json()
+    template = synth()[1]
     [bus] = resources(template, "AWS::Events::EventBus")
-    assert len(resources(template, "AWS::Lambda::Function")) == 3  # no Lambda for push
-    env = function(template, "message.handler")["Properties"]["Environment"]["Variables"]
+    functions = resources(template, "AWS::Lambda::Function")
+    assert len(functions) == 3  # no Lambda for push
+    env = message_environment(template)
     assert env["EVENT_BUS_NAME"] == {"Ref": bus} and env["PUSH_PREVIEW"] == "false"
-    put = [s for s in statements_of(template, "message.handler") if "events" in json.dumps(s["Action"])]
+    put = [s for s in policy_statements(template, "message.handler") if "events" in json.dumps(s["Action"])]
     only_push_events = {"StringEquals": {"events:source": push.SOURCE, "events:detail-type": push.DETAIL_TYPE}}
     assert put == [
         {
@@ -49,16 +38,18 @@ def test_the_stack_creates_one_bus_and_only_the_message_function_may_put_events_
         }
     ]
     for handler in ("connect.handler", "disconnect.handler"):
-        assert "events:" not in json.dumps(statements_of(template, handler))
-        assert "EVENT_BUS_NAME" not in function(template, handler)["Properties"]["Environment"]["Variables"]
-    assert template["Outputs"]["PushEventBusName"]["Value"] == {"Ref": bus}
-    assert template["Outputs"]["PushEventBusArn"]["Value"] == {"Fn::GetAtt": [bus, "Arn"]}
-    assert "DeletionPolicy" not in template["Resources"][bus]  # cdk destroy removes it
+        assert "events:" not in json.dumps(policy_statements(template, handler))
+        assert (
+            "EVENT_BUS_NAME" not in functions[function_id(template, handler)]["Properties"]["Environment"]["Variables"]
+        )
+    outputs = template.to_json()["Outputs"]
+    assert outputs["PushEventBusName"]["Value"] == {"Ref": bus}
+    assert outputs["PushEventBusArn"]["Value"] == {"Fn::GetAtt": [bus, "Arn"]}
+    assert "DeletionPolicy" not in resources(template, "AWS::Events::EventBus")[bus]  # cdk destroy removes it
 
 
 def test_push_preview_is_off_unless_asked_for():
-    template = synth(pushPreview="true")[1].to_json()
-    assert function(template, "message.handler")["Properties"]["Environment"]["Variables"]["PUSH_PREVIEW"] == "true"
+    assert message_environment(synth(pushPreview="true")[1])["PUSH_PREVIEW"] == "true"
 
 
 def docs_example() -> str:
@@ -72,8 +63,8 @@ def test_the_docs_worked_example_routes_push_events_to_an_sns_topic_and_passes_t
     app, stack = build(auth="dev")
     exec(docs_example(), {"stack": stack})  # noqa: S102 (our own docs, run as a user would paste them)
     assert findings(app) == []
-    template = Template.from_stack(stack).to_json()
-    assert [str(m) for m in lint(json.dumps(template))] == []
+    template = Template.from_stack(stack)
+    assert [str(m) for m in lint(json.dumps(template.to_json()))] == []
     [bus] = resources(template, "AWS::Events::EventBus")
     [rule] = resources(template, "AWS::Events::Rule").values()
     props = rule["Properties"]
@@ -91,7 +82,7 @@ def test_the_docs_worked_example_routes_push_events_to_an_sns_topic_and_passes_t
     ]
     assert "events.amazonaws.com" not in json.dumps(policies)
     role_id = target["RoleArn"]["Fn::GetAtt"][0]
-    role = template["Resources"][role_id]["Properties"]
+    role = resources(template, "AWS::IAM::Role")[role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
     role_statements = [
         s

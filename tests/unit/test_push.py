@@ -8,6 +8,7 @@ import json
 
 import pytest
 from moto import mock_aws
+from test_logs_and_metrics import lines, metrics
 
 from harness import Chat, ack, messages, send_frame, sync_complete
 from local.template import event_buses
@@ -96,9 +97,9 @@ def test_a_failed_hand_off_is_counted_and_the_message_still_acked_and_synced(cha
     alice = chat.online("alice")
     capsys.readouterr()
     chat.send(alice, send_frame("m1", "bob"))
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    records = lines(capsys)
     assert [r["awsErrorCode"] for r in records if r.get("event") == "push_failed"] == [code]
-    assert [(r["PushEvents"], r["FailedPushEvents"]) for r in records if "_aws" in r] == [(0, 1)]
+    assert [(r["PushEvents"], r["FailedPushEvents"]) for r in metrics(records)] == [(0, 1)]
     assert chat.events.refusing == {"refused": ["never asked"]}.get(failure, [])  # one retry, only if throttled
     assert chat.take(alice) == [ack("m1", "sent")]
     assert chat.events.entries == []
@@ -115,8 +116,8 @@ def test_hand_offs_are_counted_and_a_failure_logs_why_without_the_content(dynamo
     chat.send(alice, send_frame("m1", "bob", "secret plans"))
     chat.events.down = True
     chat.send(alice, send_frame("m2", "bob", "secret plans"))
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    emf = [r for r in records if "_aws" in r]
+    records = lines(capsys)
+    emf = metrics(records)
     assert [(r["PushEvents"], r["FailedPushEvents"]) for r in emf] == [(1, 0), (0, 1)]
     (failed,) = [r for r in records if r.get("event") == "push_failed"]
     assert failed["awsErrorCode"] == "AccessDeniedException"
@@ -160,5 +161,5 @@ def test_on_a_bus_that_is_gone_the_event_is_lost_without_a_word_as_on_aws(chat, 
     capsys.readouterr()
     chat.send(alice, send_frame("m1", "bob"))
     assert [e["Detail"]["messageId"] for e in chat.events.dropped] == ["m1"] and chat.events.entries == []
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    emf = metrics(lines(capsys))
     assert [(r["PushEvents"], r["FailedPushEvents"]) for r in emf] == [(1, 0)]  # why operations.md says so
