@@ -9,6 +9,7 @@
 #   make token     a token for `make local AUTH=token`: make token USER=alice
 #   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000, ACK=1 for clients in ack mode
 #                  (figures in docs/performance.md)
+#   make cpu       the handlers' CPU time per action, and Lambda duration and cost by memory size: RUNS=50
 #   make soak      load with clients dropping, vanishing and reconnecting: SOAK_CLIENTS=200 SOAK_MESSAGES=10000
 #                  DROP_RATE=0.01 ACK_SHARE=0.5 (the share of clients in ack mode)
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
@@ -27,6 +28,7 @@ SOAK_CLIENTS ?= 200
 SOAK_MESSAGES ?= 10000
 DROP_RATE ?= 0.01
 ACK_SHARE ?= 0.5
+RUNS ?= 50
 LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
@@ -36,7 +38,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth bootstrap deploy destroy local token bench units smoke soak clean
+.PHONY: install test lint synth bootstrap deploy destroy local token bench cpu units smoke soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -85,6 +87,10 @@ bench: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
 	python -m bench.bench --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
 		--clients $(CLIENTS) --messages $(MESSAGES) $(if $(ACK),--ack)
+
+cpu: install
+	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/cpu/cdk.out
+	python -m bench.cpu --cdk-out $(LOCAL_DIR)/cpu/cdk.out --state-dir $(LOCAL_DIR)/cpu --runs $(RUNS)
 
 smoke: install
 	@test -n "$(URL)" || { echo "make smoke URL=wss://… TOKEN_A=… TOKEN_B=… (or USER_A=… USER_B=… in dev mode)" >&2; exit 2; }

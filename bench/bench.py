@@ -310,11 +310,13 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
 
     lost = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] == 0]
     duplicated = [mid for mid, recipient in expected.items() if by_name[recipient].received[mid] > 1]
-    dynamodb: Counter = Counter()
+    spent: Counter = Counter()  # by the sends (and in ack mode their confirmations) of the timed load
     for route in ("sendMessage", "markDelivered"):
         route_before, route_after = before.get(route, {}), after.get(route, {})
-        dynamodb.update({k: v - route_before.get(k, 0) for k, v in route_after.items() if k.startswith("dynamodb.")})
-    dynamodb = +dynamodb  # drop the zeros (a kind of request only the warm-up made)
+        spent.update({k: v - route_before.get(k, 0) for k, v in route_after.items()})
+    dynamodb = +Counter({k: v for k, v in spent.items() if k.startswith("dynamodb.")})  # drop the zeros
+    read_units = sum(spent[f"units.dynamodb.{op}"] for op in ("GetItem", "Query", "BatchGetItem"))
+    write_units = sum(v for k, v in spent.items() if k.startswith("units.dynamodb.")) - read_units
     return {
         "elapsed_s": elapsed,
         "throughput": n_messages / elapsed,
@@ -323,6 +325,9 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
         "acks": dict(statuses),
         "dynamodb_per_message": sum(dynamodb.values()) / n_messages,
         "dynamodb_by_operation": {k.removeprefix("dynamodb."): v / n_messages for k, v in sorted(dynamodb.items())},
+        "read_units_per_message": read_units / n_messages,
+        "table_write_units_per_message": write_units / n_messages,
+        "handler_cpu_ms_per_message": spent["cpu_ms"] / n_messages,
         "lost": len(lost),
         "duplicated": len(duplicated),
         "errors": sum(len(u.errors) for u in users),
@@ -404,6 +409,13 @@ def main(argv=None) -> int:
         ("delivery", f"{summary(result['delivery_ms'])} ({len(result['delivery_ms'])} delivered live)"),
         ("ack", f"{summary(result['ack_ms'])} (acks: {result['acks']})"),
         ("dynamodb", f"{result['dynamodb_per_message']:.2f} requests per message ({ops})"),
+        (
+            "units",
+            f"{result['read_units_per_message']:.2f} read units per message, "
+            f"{result['table_write_units_per_message']:.2f} write units on tables (this server does not count "
+            "index entries: make units)",
+        ),
+        ("handler CPU", f"{result['handler_cpu_ms_per_message']:.2f} ms per message, in the message function"),
         ("lost", f"{result['lost']}, duplicated {result['duplicated']}, error frames {result['errors']}"),
     ]
     for label, text in rows:

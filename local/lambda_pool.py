@@ -79,6 +79,8 @@ class Container:
             stats = self.stats[event.get("requestContext", {}).get("routeKey", "?")]
             stats["invocations"] += 1
             stats.update(reply.get("calls", {}))
+            stats["cpu_ms"] += reply.get("cpu_ms", 0)
+            stats["wall_ms"] += reply.get("wall_ms", 0)
             if "error" in reply:
                 raise InvocationError(f"{reply['error']['errorType']}: {reply['error']['errorMessage']}")
             return reply["result"]
@@ -124,8 +126,9 @@ class FunctionPool:
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.containers))
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Per route key: invocations and the AWS calls they made, summed over containers."""
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per route key: invocations, the AWS calls they made, the capacity units and the
+        CPU time they used, summed over containers."""
         total: defaultdict[str, Counter] = defaultdict(Counter)
         for container in self.containers:
             for route, counts in container.stats.items():

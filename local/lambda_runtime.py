@@ -4,7 +4,10 @@ like a warm Lambda execution environment.
 
 Protocol: one JSON request per line on stdin ({"id", "event", "deadline_ms"}), one
 JSON reply per line on the original stdout ({"id", "result"} or {"id", "error"}, with
-"calls": the AWS API calls the invocation made, e.g. {"dynamodb.PutItem": 1}).
+"calls": the AWS API calls the invocation made, e.g. {"dynamodb.PutItem": 1}, the
+capacity units DynamoDB reported for them, e.g. {"units.dynamodb.PutItem": 2.0} (when
+the handler asked for them), "cpu_ms": the CPU time the invocation used, on all its
+threads, and "wall_ms": how long it took).
 The handler's own prints and logs go to stderr, which the local stack shows.
 Started as: python -m local.lambda_runtime <handler> <code dir> <function name>
 """
@@ -36,7 +39,8 @@ class Context:
 
 
 def count_aws_calls() -> Counter:
-    """Count every AWS API call the handler makes, as "service.Operation". This wraps
+    """Count every AWS API call the handler makes, as "service.Operation", and the
+    ConsumedCapacity DynamoDB's replies report, as "units.dynamodb.Operation". This wraps
     botocore in this process (the local Lambda runtime), not the handler: the handler's
     code is the same as on AWS, and the local stack can report requests per route."""
     calls: Counter = Counter()
@@ -48,9 +52,16 @@ def count_aws_calls() -> Counter:
     lock = threading.Lock()  # handlers may make calls on several threads at once
 
     def counted(client, operation_name, api_params):
+        name = f"{client.meta.service_model.service_name}.{operation_name}"
         with lock:
-            calls[f"{client.meta.service_model.service_name}.{operation_name}"] += 1
-        return make_api_call(client, operation_name, api_params)
+            calls[name] += 1
+        reply = make_api_call(client, operation_name, api_params)
+        consumed = reply.get("ConsumedCapacity") if isinstance(reply, dict) else None
+        if consumed:
+            units = sum(c.get("CapacityUnits", 0) for c in (consumed if isinstance(consumed, list) else [consumed]))
+            with lock:
+                calls[f"units.{name}"] += units
+        return reply
 
     BaseClient._make_api_call = counted
     return calls
@@ -78,11 +89,14 @@ def main(argv: list[str]) -> None:
             reply["error"] = init_error
         else:
             context = Context(function_name, request["deadline_ms"], request.get("request_id") or str(uuid.uuid4()))
+            cpu_started, started = time.process_time(), time.perf_counter()
             try:
                 reply["result"] = handler(request["event"], context)
             except Exception as exc:
                 traceback.print_exc()
                 reply["error"] = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            reply["cpu_ms"] = (time.process_time() - cpu_started) * 1000
+            reply["wall_ms"] = (time.perf_counter() - started) * 1000
         reply["calls"] = dict(calls)
         calls.clear()
         replies.write(json.dumps(reply, default=str) + "\n")

@@ -96,8 +96,14 @@ class LocalStackProcess:
             return json.load(reply)
 
     def stats(self) -> dict:
-        """Per route: invocations and AWS calls (the gateway's /@local/stats)."""
+        """Per route: invocations, AWS calls, DynamoDB's capacity units and CPU time
+        (the gateway's /@local/stats)."""
         return self._get("/@local/stats")
+
+    def calls(self, route: str) -> dict:
+        """A route's invocations and the AWS calls they made so far."""
+        stats = self.stats().get(route, {})
+        return {k: v for k, v in stats.items() if not k.startswith("units.") and not k.endswith("_ms")}
 
     def invocations(self, route: str) -> int:
         """How many invocations of a route have returned so far."""

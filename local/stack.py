@@ -136,10 +136,13 @@ class LocalStack:
         await self.gateway.start()
 
     async def _serve_stats(self, request: web.Request) -> web.Response:
-        """Not part of API Gateway: per route, the invocations and the AWS API calls they
-        made (what `make bench` reports as DynamoDB requests per message). Each route
-        belongs to one function, so the pools' figures do not overlap."""
-        stats: dict[str, dict[str, int]] = {}
+        """Not part of API Gateway: per route, the invocations, the AWS API calls they
+        made (what `make bench` reports as DynamoDB requests per message), the capacity
+        units DynamoDB reported for them ("units.dynamodb.PutItem"; this server counts a
+        write's table units, not its index entries), their CPU time ("cpu_ms") and how
+        long they took ("wall_ms"). Each
+        route belongs to one function, so the pools' figures do not overlap."""
+        stats: dict[str, dict[str, float]] = {}
         for pool in self.pools.values():
             stats.update(pool.stats())
         return web.json_response(stats)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -34,6 +35,11 @@ COUNTS = (
 _bound: dict = {}
 _counts: Counter = Counter()
 _error_codes: Counter = Counter()
+# DynamoDB capacity units the invocation's requests consumed, as DynamoDB reported them
+# (chat.store asks for them): on the metrics line as ReadUnits and WriteUnits, plain
+# fields rather than metrics (a metric per action would cost more than it tells).
+_units: Counter = Counter()
+_lock = threading.Lock()  # an invocation counts from the threads its requests run on
 
 
 def bind(**fields) -> None:
@@ -42,6 +48,7 @@ def bind(**fields) -> None:
     _bound.update({k: v for k, v in fields.items() if v is not None})
     _counts.clear()
     _error_codes.clear()
+    _units.clear()
 
 
 def log(level: str, event: str, **fields) -> None:
@@ -58,12 +65,20 @@ def log_failure(event: str, exc: BaseException, **fields) -> None:
 
 
 def count(name: str, n: int = 1) -> None:
-    _counts[name] += n
+    with _lock:
+        _counts[name] += n
 
 
 def count_error(code: str) -> None:
-    _counts["ErrorFrames"] += 1
-    _error_codes[code] += 1
+    with _lock:
+        _counts["ErrorFrames"] += 1
+        _error_codes[code] += 1
+
+
+def count_units(kind: str, units: float) -> None:
+    """kind: "ReadUnits" or "WriteUnits"."""
+    with _lock:
+        _units[kind] += units
 
 
 def flush(action: str, duration_ms: float) -> None:
@@ -74,6 +89,7 @@ def flush(action: str, duration_ms: float) -> None:
     directives = [{"Namespace": NAMESPACE, "Dimensions": [["Function", "Action"]], "Metrics": metrics}]
     record = {"Function": function, "Action": action, "Duration": round(duration_ms, 3)}
     record |= {name: _counts.get(name, 0) for name in COUNTS}
+    record |= {kind: round(_units.get(kind, 0), 1) for kind in ("ReadUnits", "WriteUnits")}
     for code, n in _error_codes.items():  # one more line per code, so each has its own dimension value
         by_code = {"Namespace": NAMESPACE, "Dimensions": [["Function", "Code"]], "Metrics": [{"Name": "ErrorFrames"}]}
         emit({"Function": function, "Code": code, "ErrorFrames": n}, [by_code])

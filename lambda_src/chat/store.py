@@ -57,6 +57,7 @@ from datetime import UTC, datetime
 from itertools import islice
 
 from .aws import error_code
+from .log import count_units
 
 # A message's status only ever moves forward along this order.
 SENT, DELIVERED, READ = "sent", "delivered", "read"
@@ -139,9 +140,31 @@ class Connection:
     named: bool = False  # token mode: senderName is name, never what a frame says
 
 
+READS = frozenset({"GetItem", "Query", "BatchGetItem", "Scan", "TransactGetItems"})
+
+
+def _ask_for_capacity(params: dict, model, **_) -> None:
+    if "ReturnConsumedCapacity" in model.input_shape.members:
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+
+
+def _count_capacity(parsed: dict, model, **_) -> None:
+    consumed = parsed.get("ConsumedCapacity")  # a list for batches; absent from errors
+    if consumed:
+        units = sum(c.get("CapacityUnits", 0) for c in (consumed if isinstance(consumed, list) else [consumed]))
+        count_units("ReadUnits" if model.name in READS else "WriteUnits", units)
+
+
 class Store:
     def __init__(self, client, *, connections: str, messages: str, conversations: str, contents: str, clock=time.time):
-        """The four table names, as chat.config.Settings.tables gives them."""
+        """The four table names, as chat.config.Settings.tables gives them.
+
+        Every request asks DynamoDB for the capacity it consumed (ReturnConsumedCapacity:
+        no charge, a few bytes more in the reply), and the invocation's metrics line
+        reports the sum as ReadUnits and WriteUnits (docs/operations.md). A conditional
+        write whose condition fails is billed too, but its error reply says nothing."""
+        client.meta.events.register("provide-client-params.dynamodb", _ask_for_capacity, unique_id="chat-capacity-ask")
+        client.meta.events.register("after-call.dynamodb", _count_capacity, unique_id="chat-capacity-count")
         self.db = client
         self.connections = connections
         self.messages = messages

@@ -138,10 +138,13 @@ def test_a_container_counts_the_aws_calls_of_each_route(code_dir):
     container = Container("aws", "aws.handler", code_dir, base_environment(), 10, lambda line: None)
     route = lambda key, n: {"n": n, "requestContext": {"routeKey": key}}  # noqa: E731
     invoke_all(container, route("sync", 2), route("sync", 1), route("sendMessage", 0))
-    assert container.stats == {
+    calls = {route: {k: v for k, v in s.items() if not k.endswith("_ms")} for route, s in container.stats.items()}
+    assert calls == {
         "sync": {"invocations": 2, "dynamodb.GetItem": 3},
         "sendMessage": {"invocations": 1},
     }
+    # and the time each route's invocations took, and their CPU time
+    assert all(s["wall_ms"] > 0 and s["cpu_ms"] >= 0 for s in container.stats.values())
 
 
 def test_a_local_table_whose_indexes_changed_is_rebuilt_with_its_items(dynamodb, dev_template):

@@ -100,3 +100,33 @@ def test_a_failure_logs_its_traceback_and_aws_error_code_but_never_the_content(c
     assert "the-secret-words" not in json.dumps(records)
     [by_code, _] = metrics(records)
     assert by_code["Code"] == "INTERNAL"
+
+
+def test_the_metrics_line_reports_the_capacity_units_dynamodb_said_each_request_consumed(chat, capsys):
+    # What DynamoDB answered, summed apart from the handler: reads (GetItem, Query,
+    # BatchGetItem) and writes; every request asked for it
+    answered = {"ReadUnits": 0.0, "WriteUnits": 0.0}
+    asked = []
+
+    def seen(model, params, **_):
+        asked.append(params.get("ReturnConsumedCapacity"))
+
+    def replied(parsed, model, **_):
+        consumed = parsed.get("ConsumedCapacity") or []
+        for c in consumed if isinstance(consumed, list) else [consumed]:
+            kind = "ReadUnits" if model.name in ("GetItem", "Query", "BatchGetItem") else "WriteUnits"
+            answered[kind] += c["CapacityUnits"]
+
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(bob, send_frame("m0", "alice"))
+    chat.client.meta.events.register("before-parameter-build.dynamodb", seen)
+    chat.client.meta.events.register("after-call.dynamodb", replied)
+    capsys.readouterr()
+    chat.send(alice, send_frame("m1", "bob", replyToMessageId="m0"))
+    [line] = metrics(lines(capsys))
+    assert asked and set(asked) == {"TOTAL"}
+    assert answered["ReadUnits"] > 0 and answered["WriteUnits"] > 0
+    assert (line["ReadUnits"], line["WriteUnits"]) == (round(answered["ReadUnits"], 1), round(answered["WriteUnits"], 1))
+    # plain fields of the line, not metrics (a metric per action would be billed by CloudWatch)
+    declared = {m["Name"] for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert not declared & {"ReadUnits", "WriteUnits"}
