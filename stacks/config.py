@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "connectThrottleBurst": 20,
     "accessLogs": False,
     "keepUserIdIndex": False,
+    "keepConversationIndex": False,
     "domainName": "",
     "certificateArn": "",
     "alarmEmail": "",
@@ -67,6 +68,7 @@ class StackConfig:
     connect_throttle: tuple[int, int]  # $connect
     access_logs: bool
     keep_user_id_index: bool  # for the two-step upgrade of a stack from before ack mode
+    keep_conversation_index: bool  # ... and of one from before history-index
     domain_name: str | None  # a custom domain for the stage, with
     certificate_arn: str | None  # its ACM certificate, in the stack's region
     alarm_email: str | None  # subscribed to the alarms' SNS topic
@@ -147,6 +149,7 @@ class StackConfig:
             ),
             access_logs=_bool(get("accessLogs"), "accessLogs"),
             keep_user_id_index=_bool(get("keepUserIdIndex"), "keepUserIdIndex"),
+            keep_conversation_index=_bool(get("keepConversationIndex"), "keepConversationIndex"),
             domain_name=domain_name,
             certificate_arn=certificate_arn,
             alarm_email=alarm_email,

@@ -30,7 +30,13 @@ class MessagingStack(Stack):
         super().__init__(
             scope, id, description="Real-time messaging backend (WebSocket API, DynamoDB, Lambda)", **kwargs
         )
-        storage = Storage(self, "Storage", retain_data=config.retain_data, keep_user_id_index=config.keep_user_id_index)
+        storage = Storage(
+            self,
+            "Storage",
+            retain_data=config.retain_data,
+            keep_user_id_index=config.keep_user_id_index,
+            keep_conversation_index=config.keep_conversation_index,
+        )
         identity = Identity(
             self,
             "Identity",
@@ -45,6 +51,7 @@ class MessagingStack(Stack):
             "MESSAGES_TABLE": storage.messages.table_name,
             "CONVERSATIONS_TABLE": storage.conversations.table_name,
             "CONTENTS_TABLE": storage.contents.table_name,
+            "HISTORY_INDEX": storage.history_index,
             "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
             "MAX_CONTENT_BYTES": str(config.max_content_bytes),
         }

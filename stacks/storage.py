@@ -12,7 +12,9 @@ S = dynamodb.AttributeType.STRING
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, id: str, *, retain_data: bool, keep_user_id_index: bool) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, retain_data: bool, keep_user_id_index: bool, keep_conversation_index: bool
+    ) -> None:
         super().__init__(scope, id)
         removal = removal_policy(retain_data)
         # every table: on demand, and kept or destroyed with the stack as configured
@@ -54,20 +56,32 @@ class Storage(Construct):
             **lifecycle,
         )
 
+        # Each index projects what its readers need, and every attribute an index copies
+        # costs a write unit there each time it changes (bench/write_units.py counts them).
         message_indexes = [
-            # Sparse: only undelivered messages carry pendingFor (their recipient).
+            # Sparse: only undelivered messages carry pendingFor (their recipient). All of
+            # the row: sync sends each message from here, with its status.
             dynamodb.GlobalSecondaryIndexPropsV2(
                 index_name="pending-index",
                 partition_key=dynamodb.Attribute(name="pendingFor", type=S),
                 sort_key=dynamodb.Attribute(name="sentAt", type=S),
                 projection_type=dynamodb.ProjectionType.ALL,
             ),
-            dynamodb.GlobalSecondaryIndexPropsV2(
-                index_name="conversation-index",
-                partition_key=dynamodb.Attribute(name="conversationId", type=S),
-                sort_key=dynamodb.Attribute(name="sentAt", type=S),
-                projection_type=dynamodb.ProjectionType.ALL,
-            ),
+        ]
+        # the index history read before history-index: every attribute, so each change of
+        # a message's status rewrote its entry; kept for one deploy of the upgrade
+        self.history_index = "history-index"
+        if keep_conversation_index or keep_user_id_index:
+            self.history_index = "conversation-index"
+            message_indexes.append(
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name="conversation-index",
+                    partition_key=dynamodb.Attribute(name="conversationId", type=S),
+                    sort_key=dynamodb.Attribute(name="sentAt", type=S),
+                    projection_type=dynamodb.ProjectionType.ALL,
+                )
+            )
+        message_indexes += [
             # Sparse: only replies carry replyToMessageId. Deleting a message finds the
             # replies that quote it here, and takes its text out of them.
             dynamodb.GlobalSecondaryIndexPropsV2(
@@ -86,6 +100,19 @@ class Storage(Construct):
                     sort_key=dynamodb.Attribute(name="conversationId", type=S),
                     projection_type=dynamodb.ProjectionType.INCLUDE,
                     non_key_attributes=["senderId", "sentAt"],
+                )
+            )
+            message_indexes.append(
+                # A conversation's history by time: the keys and the two users, which never
+                # change, so a message's status changes (delivered, read, deleted) and its
+                # leases write nothing here. history reads the rows and what they say by
+                # key, in one BatchGetItem.
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name="history-index",
+                    partition_key=dynamodb.Attribute(name="conversationId", type=S),
+                    sort_key=dynamodb.Attribute(name="sentAt", type=S),
+                    projection_type=dynamodb.ProjectionType.INCLUDE,
+                    non_key_attributes=["senderId", "recipientId"],
                 )
             )
         self.messages = dynamodb.TableV2(

@@ -520,7 +520,7 @@ def history(inv: Invocation, request: protocol.PageRequest) -> None:
     # before conversations had members, two pairs could share an id: only this pair's
     ours = (row for row in rows if tuple(sorted((row.get("senderId", ""), row.get("recipientId", "")))) == pair)
     page = list(islice(ours, request.limit + 1))
-    more, page = len(page) > request.limit, inv.store.with_content(page[: request.limit])
+    more, page = len(page) > request.limit, inv.store.whole(page[: request.limit])
     entries = [((row["sentAt"], row["messageId"]), protocol.message_frame(row)["data"]) for row in page]
 
     def frame(messages, next_position):

@@ -20,6 +20,7 @@ class Settings:
     messages_table: str
     conversations_table: str
     contents_table: str
+    history_index: str  # history-index (conversation-index during an upgrade: README)
     connection_ttl_seconds: int
     max_content_bytes: int
     # Only the message function posts, so only it is given the stage's @connections URL
@@ -37,12 +38,14 @@ class Settings:
 
     @property
     def tables(self) -> dict[str, str]:
-        """The table names, as chat.store.Store takes them: Store(client, **settings.tables)."""
+        """The table names (and the index history reads), as chat.store.Store takes them:
+        Store(client, **settings.tables)."""
         return {
             "connections": self.connections_table,
             "messages": self.messages_table,
             "conversations": self.conversations_table,
             "contents": self.contents_table,
+            "history_index": self.history_index,
         }
 
     @classmethod
@@ -60,6 +63,7 @@ class Settings:
             messages_table=required("MESSAGES_TABLE"),
             conversations_table=required("CONVERSATIONS_TABLE"),
             contents_table=required("CONTENTS_TABLE"),
+            history_index=required("HISTORY_INDEX"),
             connection_ttl_seconds=int(required("CONNECTION_TTL_SECONDS")),
             max_content_bytes=int(required("MAX_CONTENT_BYTES")),
             callback_url=env.get("CALLBACK_URL", ""),

@@ -9,7 +9,11 @@ Messages: ``messageId`` key;
   ``pending-index``       pendingFor + sentAt. Sparse: ``pendingFor`` (the recipient)
                           exists only until a device of the recipient has the message,
                           so "what is waiting for user X, oldest first" costs what it returns.
-  ``conversation-index``  conversationId + sentAt: a conversation's history by time.
+  ``history-index``       conversationId + sentAt, with senderId and recipientId only: a
+                          conversation's history by time. Nothing it holds ever changes,
+                          so status changes do not write to it; history reads the rows.
+                          (``conversation-index``, the same with every attribute, during
+                          the upgrade from before it: HISTORY_INDEX names the one to read.)
   ``replies-index``       replyToMessageId, keys only. Sparse: the replies to a message,
                           whose quotes of it go when it is deleted.
   ``unread-index``        unreadBy + conversationId. Sparse: ``unreadBy`` (the recipient)
@@ -72,7 +76,6 @@ LAST_SEEN = "#lastSeen:"  # + userId: the Connections row that says when they we
 MAX_CONNECTION_SECONDS = 2 * 3600
 PENDING_INDEX = "pending-index"
 REPLIES_INDEX = "replies-index"
-CONVERSATION_INDEX = "conversation-index"
 # What a message says, kept in the Contents table (and, for messages stored before it,
 # in their Messages row).
 QUOTE_FIELDS = ("replyToContent", "replyToSenderName")  # a reply's copy of the original
@@ -156,8 +159,18 @@ def _count_capacity(parsed: dict, model, **_) -> None:
 
 
 class Store:
-    def __init__(self, client, *, connections: str, messages: str, conversations: str, contents: str, clock=time.time):
-        """The four table names, as chat.config.Settings.tables gives them.
+    def __init__(
+        self,
+        client,
+        *,
+        connections: str,
+        messages: str,
+        conversations: str,
+        contents: str,
+        history_index: str,
+        clock=time.time,
+    ):
+        """The four table names and the index history reads, as chat.config.Settings.tables gives them.
 
         Every request asks DynamoDB for the capacity it consumed (ReturnConsumedCapacity:
         no charge, a few bytes more in the reply), and the invocation's metrics line
@@ -170,6 +183,7 @@ class Store:
         self.messages = messages
         self.conversations = conversations
         self.contents = contents
+        self.history_index = history_index
         self.clock = clock
         self._connections: OrderedDict[str, Connection] = OrderedDict()
         self._pairs: OrderedDict[str, tuple[str, str]] = OrderedDict()  # membership never changes
@@ -338,21 +352,26 @@ class Store:
 
     def with_content(self, rows: list[dict]) -> list[dict]:
         """The messages with what they say, read from Contents (a BatchGetItem per 100)
-        for the rows that do not hold it themselves. A deleted message has none, and a
-        row whose content is gone was deleted while this read it: a tombstone too."""
+        for the rows that do not hold it themselves."""
         wanted = [r["messageId"] for r in rows if "content" not in r and not r.get("isDeleted")]
         found: dict[str, dict] = {}
         for start in range(0, len(wanted), 100):
             keys = [{"messageId": {"S": m}} for m in wanted[start : start + 100]]
             found.update((c["messageId"], c) for c in self._batch_get(self.contents, keys))
-        complete = []
-        for row in rows:  # in their order
-            if row["messageId"] in found:
-                row = {**row, **{k: v for k, v in found[row["messageId"]].items() if k in CONTENT_FIELDS}}
-            elif "content" not in row:
-                row = {**row, "isDeleted": True}
-            complete.append(row)
-        return complete
+        return [_with(row, found.get(row["messageId"])) for row in rows]
+
+    def whole(self, entries: list[dict]) -> list[dict]:
+        """Index entries (keys and a few attributes) as whole messages: each one's row and
+        what it says, read together, one BatchGetItem per 50 messages."""
+        rows: dict[str, dict] = {}
+        contents: dict[str, dict] = {}
+        for start in range(0, len(entries), 50):
+            keys = [{"messageId": {"S": e["messageId"]}} for e in entries[start : start + 50]]
+            found = self._batch_get_tables({self.messages: keys, self.contents: keys})
+            rows.update((r["messageId"], r) for r in found[self.messages])
+            contents.update((c["messageId"], c) for c in found[self.contents])
+        # (a row is never deleted: an entry without one was read as it was being stored)
+        return [_with(rows[e["messageId"]], contents.get(e["messageId"])) for e in entries if e["messageId"] in rows]
 
     def pages_with_content(self, rows, page_size: int = 100):
         """A long (lazy) run of rows, as lists of page_size messages with what they say:
@@ -363,13 +382,19 @@ class Store:
 
     def _batch_get(self, table: str, keys: list[dict]) -> list[dict]:
         """BatchGetItem (consistent) for up to 100 keys of one table, retrying unprocessed keys."""
-        found: list[dict] = []
-        request = {table: {"Keys": keys, "ConsistentRead": True}} if keys else {}
+        return self._batch_get_tables({table: keys})[table]
+
+    def _batch_get_tables(self, keys: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """BatchGetItem (consistent) for up to 100 keys in all, of these tables, retrying
+        unprocessed keys: table -> the items found."""
+        found: dict[str, list[dict]] = {table: [] for table in keys}
+        request = {table: {"Keys": k, "ConsistentRead": True} for table, k in keys.items() if k}
         for attempt in range(5):
             if not request:
                 return found
             reply = self.db.batch_get_item(RequestItems=request)
-            found += [from_item(item) for item in reply.get("Responses", {}).get(table, [])]
+            for table, items in reply.get("Responses", {}).items():
+                found[table] += [from_item(item) for item in items]
             request = reply.get("UnprocessedKeys") or {}
             if request:
                 time.sleep(0.05 * 2**attempt)
@@ -527,11 +552,12 @@ class Store:
         return (from_item(row) for row in rows)
 
     def history(self, conversation_id: str, before: tuple[str, str] | None, page_size: int):
-        """A conversation's messages, newest first, from before the (sentAt, messageId)
-        position if given."""
+        """A conversation's messages' index entries (messageId, sentAt, senderId,
+        recipientId: whole() reads the rest), newest first, from before the (sentAt,
+        messageId) position if given."""
         key, order = ("conversationId", conversation_id), ("sentAt", "messageId")
         return self._ordered(
-            self.messages, CONVERSATION_INDEX, key, order, position=before, page_size=page_size, forward=False
+            self.messages, self.history_index, key, order, position=before, page_size=page_size, forward=False
         )
 
     # ---- conversations -----------------------------------------------------------
@@ -616,6 +642,15 @@ class Store:
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
         )
+
+
+def _with(row: dict, content: dict | None) -> dict:
+    """A message's row with what it says. A row holds it itself if stored before
+    Contents existed; a deleted message has none, and a row whose content is gone was
+    deleted while this read it: a tombstone too."""
+    if content is not None:
+        return {**row, **{k: v for k, v in content.items() if k in CONTENT_FIELDS}}
+    return row if "content" in row else {**row, "isDeleted": True}
 
 
 def _pair_row(conversation_id: str, user_a: str, user_b: str) -> dict:

@@ -113,7 +113,8 @@ def test_a_sync_cursor_continues_on_the_real_server_even_when_its_message_has_le
     db = stack.dynamodb()
     tables = db.list_tables()["TableNames"]
     kinds = ("Connections", "Messages", "Conversations", "Contents")
-    store = Store(db, **{kind.lower(): next(t for t in tables if kind in t) for kind in kinds})
+    names = {kind.lower(): next(t for t in tables if kind in t) for kind in kinds}
+    store = Store(db, **names, history_index="history-index")
     waiting = list(store.pending("bob"))
     assert [m["messageId"] for m in waiting] == [f"m{i}" for i in range(5)]
     # When the message a cursor points at is confirmed before the client continues

@@ -70,7 +70,7 @@ def test_connections_table_has_connectionId_key_userId_index_and_ttl(template):
     )
 
 
-def test_messages_table_has_the_sparse_pending_index_and_the_conversation_index(template):
+def test_messages_table_has_the_sparse_pending_index_and_the_narrow_history_index(template):
     template.has_resource_properties(
         "AWS::DynamoDB::GlobalTable",
         {
@@ -88,11 +88,15 @@ def test_messages_table_has_the_sparse_pending_index_and_the_conversation_index(
                     ),
                     Match.object_like(
                         {
-                            "IndexName": "conversation-index",
+                            "IndexName": "history-index",
                             "KeySchema": [
                                 {"AttributeName": "conversationId", "KeyType": "HASH"},
                                 {"AttributeName": "sentAt", "KeyType": "RANGE"},
                             ],
+                            "Projection": {
+                                "ProjectionType": "INCLUDE",
+                                "NonKeyAttributes": ["senderId", "recipientId"],
+                            },
                         }
                     ),
                 ]
@@ -304,21 +308,50 @@ def index_names(template) -> dict[str, set[str]]:
 
 def test_every_upgrade_changes_one_index_per_table_per_deploy():
     # CloudFormation creates or deletes one global secondary index per table per update,
-    # and cannot change an index's projection: README, "Upgrading"
+    # and cannot change an index's projection: README, "Upgrading". Each path, one deploy
+    # after another (the first two from the version before history-index, 2cdfab4).
     before_ack_mode = {"Connections": {"userId-index"}, "Messages": {"pending-index", "conversation-index"}}
+    keeping_user_id_index = {
+        "Connections": {"userId-index", "connections-by-user"},
+        "Messages": {"pending-index", "conversation-index", "replies-index"},
+    }
     before_conversations = {
         "Connections": {"connections-by-user"},
         "Messages": {"pending-index", "conversation-index", "replies-index"},
     }
-    step_one = index_names(synth(keepUserIdIndex="true")[1])
+    before_history_index = {
+        "Connections": {"connections-by-user"},
+        "Messages": {"pending-index", "conversation-index", "replies-index", "unread-index"},
+    }
+    keeping_conversation_index = index_names(synth(keepConversationIndex="true")[1])
     now = index_names(synth()[1])
-    for table in before_ack_mode:
-        for older, newer in ((before_ack_mode[table], step_one[table]), (step_one[table], now[table])):
-            assert len(older ^ newer) <= 1, (table, older, newer)
-        assert len(before_conversations[table] ^ now[table]) <= 1, (table, before_conversations[table], now[table])
+    step_one = index_names(synth(keepUserIdIndex="true")[1])
+    assert {table: step_one[table] for table in keeping_user_id_index} == keeping_user_id_index
+    paths = [
+        (before_ack_mode, keeping_user_id_index, before_history_index),
+        (before_conversations, before_history_index),
+        (before_history_index, keeping_conversation_index, now),
+    ]
+    for path in paths:
+        for older, newer in zip(path, path[1:], strict=False):
+            for table in older:
+                assert len(older[table] ^ newer[table]) <= 1, (table, older[table], newer[table])
+    assert keeping_conversation_index["Messages"] == before_history_index["Messages"] | {"history-index"}
+    assert now["Messages"] == {"pending-index", "replies-index", "unread-index", "history-index"}
     assert now["Connections"] == {"connections-by-user"}
     assert now["Conversations"] == {"conversations-by-user"}  # a new table: created with its index
     assert now["Contents"] == set()  # a new table, read by key only
+
+
+def test_during_the_upgrade_history_reads_the_index_that_is_there():
+    def history_index(template) -> set[str]:
+        found = resources(template, "AWS::Lambda::Function").values()
+        return {f["Properties"]["Environment"]["Variables"].get("HISTORY_INDEX") for f in found}
+
+    assert history_index(synth()[1]) == {"history-index"}
+    # the new index is created (and backfilled) in the first deploy: the old one is read until the second
+    assert history_index(synth(keepConversationIndex="true")[1]) == {"conversation-index"}
+    assert history_index(synth(keepUserIdIndex="true")[1]) == {"conversation-index"}
 
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"

@@ -340,3 +340,31 @@ def test_a_quote_names_who_really_wrote_the_original(chat):
     # Then bob's app can show who wrote the quote, whatever name they gave
     data = chat.frames(bob)[0]["data"]
     assert data["replyToSenderId"] == "mallory" and data["replyToSenderName"] == "Alice"
+
+
+def test_history_shows_each_messages_status_now_though_its_index_holds_none(chat):
+    # Given three messages to bob, one read, one deleted, one delivered
+    alice, bob = chat.online("alice"), chat.online("bob")
+    for i in range(3):
+        chat.send(alice, send_frame(f"m{i}", "bob", f"text {i}"))
+    chat.send(bob, {"action": "markRead", "messageIds": ["m0"]})
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    conversation = chat.message("m0")["conversationId"]
+    # The index history reads holds the keys and the two users only
+    [entry] = chat.client.query(
+        TableName=chat.settings.messages_table,
+        IndexName=chat.settings.history_index,
+        KeyConditionExpression="conversationId = :c AND sentAt = :t",
+        ExpressionAttributeValues={":c": {"S": conversation}, ":t": {"S": chat.message("m0")["sentAt"]}},
+    )["Items"]
+    assert set(entry) == {"messageId", "conversationId", "sentAt", "senderId", "recipientId"}
+    # When bob reads the history, each message has its status and content as they are now
+    chat.take(bob)
+    chat.send(bob, {"action": "history", "conversationId": conversation})
+    [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
+    shown = [(m["messageId"], m["status"], m.get("content"), m.get("isDeleted", False)) for m in page["messages"]]
+    assert shown == [
+        ("m2", "delivered", "text 2", False),
+        ("m1", "delivered", None, True),
+        ("m0", "read", "text 0", False),
+    ]
