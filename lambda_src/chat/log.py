@@ -82,22 +82,28 @@ def count_units(kind: str, units: float) -> None:
 
 
 def flush(action: str, duration_ms: float) -> None:
-    """The invocation's metrics, as one EMF line: each count and the duration by function
-    and action, and error frames by function and code."""
+    """The invocation's last line: its duration, its DynamoDB units and each count, by
+    function and action; and error frames by function and code. Only the counts that are
+    not zero are declared as EMF metrics: CloudWatch bills each metric and dimension value
+    it has ever seen, every month, so one that is always zero for an action (most of them)
+    would cost money to say nothing. A sum over a period without data is zero anyway,
+    and the alarms treat missing data as fine. The duration and units stay plain fields,
+    for Logs Insights (docs/operations.md); Lambda's own Duration metric is free."""
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
-    metrics = [{"Name": "Duration", "Unit": "Milliseconds"}] + [{"Name": n, "Unit": "Count"} for n in COUNTS]
-    directives = [{"Namespace": NAMESPACE, "Dimensions": [["Function", "Action"]], "Metrics": metrics}]
     record = {"Function": function, "Action": action, "Duration": round(duration_ms, 3)}
     record |= {name: _counts.get(name, 0) for name in COUNTS}
     record |= {kind: round(_units.get(kind, 0), 1) for kind in ("ReadUnits", "WriteUnits")}
     for code, n in _error_codes.items():  # one more line per code, so each has its own dimension value
         by_code = {"Namespace": NAMESPACE, "Dimensions": [["Function", "Code"]], "Metrics": [{"Name": "ErrorFrames"}]}
         emit({"Function": function, "Code": code, "ErrorFrames": n}, [by_code])
-    emit(record, directives)
+    metrics = [{"Name": n, "Unit": "Count"} for n in COUNTS if _counts.get(n)]
+    by_action = {"Namespace": NAMESPACE, "Dimensions": [["Function", "Action"]], "Metrics": metrics}
+    emit(record, [by_action] if metrics else [])
 
 
 def emit(values: dict, directives: list[dict]) -> None:
-    envelope = {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}}
+    """One line; an EMF line if there are metric directives, else a plain JSON line."""
+    envelope = {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}} if directives else {}
     _write(json.dumps({**envelope, **_bound, **values}, separators=(",", ":")))
 
 

@@ -131,3 +131,19 @@ def test_the_metrics_line_reports_the_capacity_units_dynamodb_said_each_request_
     # plain fields of the line, not metrics (a metric per action would be billed by CloudWatch)
     declared = {m["Name"] for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert not declared & {"ReadUnits", "WriteUnits"}
+
+
+def test_only_what_happened_is_declared_a_metric_as_each_metric_seen_is_billed_monthly(chat, capsys):
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m0", "bob"))
+    capsys.readouterr()
+    # A send that reached bob: two counts happened, the others did not
+    chat.send(alice, send_frame("m1", "bob"))
+    [line] = [r for r in lines(capsys) if "Duration" in r]
+    declared = [m["Name"] for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+    assert sorted(declared) == ["DeliveredLive", "MessagesStored"]
+    assert (line["LeftWaiting"], line["Duration"] > 0) == (0, True)  # still in the line, for Logs Insights
+    # An action that counts nothing writes a plain line: no metric at all
+    chat.send(bob, {"action": "typing", "conversationId": chat.message("m1")["conversationId"], "state": "start"})
+    [line] = [r for r in lines(capsys) if "Duration" in r]
+    assert "_aws" not in line and line["Action"] == "typing" and line["ErrorFrames"] == 0
