@@ -1,5 +1,7 @@
 """What a cold start pays to import: the handlers as they are (logs and metrics from the
-standard library), against Powertools for AWS Lambda's Logger and Metrics.
+standard library), boto3 and the clients the first requests create, against Powertools
+for AWS Lambda's Logger and Metrics. docs/performance.md ("Cold start") uses them for the
+SnapStart decision.
 
     python -m bench.cold_imports [--powertools-python PATH] [--runs 30]
 
@@ -31,6 +33,13 @@ CASES = {
     "nothing (the timer itself)": "pass",
     "the message handler (chat.log: json, traceback)": "import message",
     "boto3 (the first request imports it)": "import boto3",
+    # what the message function's first requests set up: boto3 and its three clients
+    "boto3 and the message function's three clients": (
+        "import os; os.environ.setdefault('AWS_DEFAULT_REGION', 'us-east-1')\n"
+        "os.environ.setdefault('AWS_ACCESS_KEY_ID', 'x'); os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'x')\n"
+        "from chat import aws; aws.dynamodb(); aws.events()\n"
+        "aws.management_api('https://abc123.execute-api.us-east-1.amazonaws.com/production')"
+    ),
     "Powertools Logger and Metrics": "from aws_lambda_powertools import Logger, Metrics",
 }
 

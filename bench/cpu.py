@@ -34,7 +34,7 @@ from bench.prices import LAMBDA_ARM_GB_SECOND, LAMBDA_REQUEST, VCPU_MB
 from local.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
-MEMORY_MB = (256, 512, 1024)
+MEMORY_MB = (256, 512, 1024, 1769)
 WARMUP = 5
 
 

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "certificateArn": "",
     "alarmEmail": "",
     "pushPreview": False,
-    "memoryMb": 256,
+    "memoryMb": 1024,  # docs/performance.md, "Memory"
 }
 
 
