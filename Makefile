@@ -9,6 +9,7 @@
 #   make token     a token for `make local AUTH=token`: make token USER=alice
 #   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000, ACK=1 for clients in ack mode
 #                  (figures in docs/performance.md)
+#   make cost      docs/cost.md's tables, $ per million messages, from counts on the handlers
 #   make cpu       the handlers' CPU time per action, and Lambda duration and cost by memory size: RUNS=50
 #   make soak      load with clients dropping, vanishing and reconnecting: SOAK_CLIENTS=200 SOAK_MESSAGES=10000
 #                  DROP_RATE=0.01 ACK_SHARE=0.5 (the share of clients in ack mode)
@@ -38,7 +39,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: install test lint synth bootstrap deploy destroy local token bench cpu units smoke soak clean
+.PHONY: install test lint synth bootstrap deploy destroy local token bench cpu units cost smoke soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -98,6 +99,9 @@ smoke: install
 
 units: install
 	PYTHONPATH=.:lambda_src:tests python -m bench.write_units
+
+cost: install
+	PYTHONPATH=.:lambda_src:tests python -m bench.cost --write
 
 soak: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/soak/cdk.out

@@ -1,4 +1,5 @@
-"""DynamoDB write units per message, counted from the items each write really changes.
+"""DynamoDB write units per message, counted from the items each write really changes
+(and, with ReadMeter, read units from the items each read really reads).
 
     make units          (python -m bench.write_units, with lambda_src and tests importable)
 
@@ -16,11 +17,27 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 KB = 1024
 WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+_own = threading.local()  # set while a meter makes its own requests: no meter counts those
+
+
+@contextmanager
+def _metering():
+    _own.active = True
+    try:
+        yield
+    finally:
+        _own.active = False
+
+
+def _counting() -> bool:
+    return not getattr(_own, "active", False)
 
 
 def attribute_size(name: str, value: dict) -> int:
@@ -99,7 +116,8 @@ class WriteMeter:
         raise NotImplementedError(f"WriteMeter does not meter {model.name}")
 
     def _read(self, table: str, key: dict) -> dict | None:
-        return self.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        with _metering():
+            return self.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
 
     def _before(self, params, model, **_):
         table = params["TableName"]
@@ -228,3 +246,68 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---- read units ------------------------------------------------------------------------
+
+
+class ReadMeter:
+    """Read units per operation, for the reads a client makes, by DynamoDB's rules: a
+    GetItem (and each key of a BatchGetItem) by the item's size in 4 KB steps, at least
+    one step even if there is no item; a Query by the total size of the entries it
+    reads, in 4 KB steps, at least one; half as much if not strongly consistent (a query
+    on a global secondary index never is).
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self.units: Counter = Counter()
+        self._lock = threading.Lock()  # the handlers make requests on several threads
+        for op in ("GetItem", "BatchGetItem", "Query"):
+            client.meta.events.register(f"before-parameter-build.dynamodb.{op}", self._before)
+            client.meta.events.register(f"after-call.dynamodb.{op}", self._after)
+        client.meta.events.register("before-parameter-build.dynamodb.Scan", WriteMeter._unmetered)
+
+    @staticmethod
+    def _before(params, context, **_):
+        context["read_params"] = dict(params)
+
+    def _after(self, parsed, model, context, **_):
+        params = context.get("read_params")
+        if params is None or not _counting() or "Error" in parsed:
+            return
+        if model.name == "GetItem":
+            n = self._units([parsed.get("Item")], params.get("ConsistentRead", False))
+        elif model.name == "BatchGetItem":
+            n = 0.0
+            for table, request in params["RequestItems"].items():
+                found = parsed.get("Responses", {}).get(table, [])
+                missing = len(request["Keys"]) - len(found)  # (moto processes every key)
+                consistent = request.get("ConsistentRead", False)
+                n += sum(self._units([item], consistent) for item in found) + missing * self._units([], consistent)
+        else:
+            n = self._units(self._entries_read(params, parsed), params.get("ConsistentRead", False), whole=True)
+        with self._lock:
+            self.units[model.name] += n
+
+    def _entries_read(self, params: dict, parsed: dict) -> list[dict]:
+        """What a Query read: the entries it returned, unless it asked for only some of
+        their attributes (it is billed for the whole entries): then the same query again."""
+        if "ProjectionExpression" not in params:
+            return parsed.get("Items", [])
+        again = {k: v for k, v in params.items() if k not in ("ProjectionExpression", "ReturnConsumedCapacity")}
+        with _metering():
+            return self.client.query(**again).get("Items", [])
+
+    @staticmethod
+    def _units(items: list, consistent: bool, whole: bool = False) -> float:
+        """One item per call unless whole (a Query: all its entries together)."""
+        size = sum(item_size(i) for i in items if i)
+        steps = max(1, math.ceil(size / (4 * KB)))
+        return steps * (1.0 if consistent else 0.5)
+
+    def take(self) -> Counter:
+        with self._lock:
+            counted, self.units = self.units, Counter()
+        return counted
