@@ -38,7 +38,6 @@ DEFAULTS: dict[str, Any] = {
     "connectThrottleRate": 10,
     "connectThrottleBurst": 20,
     "accessLogs": False,
-    "keepUserIdIndex": False,
     "keepConversationIndex": False,
     "domainName": "",
     "certificateArn": "",
@@ -46,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "pushPreview": False,
     "memoryMb": 1024,  # docs/performance.md, "Memory"
 }
+
+
+# The last version whose upgrade steps reach a stack from before ack mode, conversations
+# or the Contents table (README, Upgrading).
+BEFORE_HISTORY_INDEX = "2cdfab4"
 
 
 class ConfigError(ValueError):
@@ -67,8 +71,7 @@ class StackConfig:
     throttle: tuple[int, int]  # the stage: (requests per second, burst)
     connect_throttle: tuple[int, int]  # $connect
     access_logs: bool
-    keep_user_id_index: bool  # for the two-step upgrade of a stack from before ack mode
-    keep_conversation_index: bool  # ... and of one from before history-index
+    keep_conversation_index: bool  # for the two-step upgrade of a stack from before history-index
     domain_name: str | None  # a custom domain for the stage, with
     certificate_arn: str | None  # its ACM certificate, in the stack's region
     alarm_email: str | None  # subscribed to the alarms' SNS topic
@@ -87,6 +90,12 @@ class StackConfig:
             value = get_context(key)
             return DEFAULTS[key] if value is None else value
 
+        if _text(get_context("keepUserIdIndex")).lower() not in ("", "none", "false"):
+            raise ConfigError(
+                "keepUserIdIndex was for upgrading a stack from before ack mode, which this version cannot do in "
+                "one deploy per index: upgrade it with the version before history-index first (git checkout "
+                f"{BEFORE_HISTORY_INDEX}; README, Upgrading), then with this one"
+            )
         instance = _text(get("instance"))
         if instance and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,29}", instance):
             raise ConfigError("instance must start with a letter and use only letters, digits and '-' (max 30)")
@@ -148,7 +157,6 @@ class StackConfig:
                 _int(get("connectThrottleBurst"), "connectThrottleBurst", 1, 5_000),
             ),
             access_logs=_bool(get("accessLogs"), "accessLogs"),
-            keep_user_id_index=_bool(get("keepUserIdIndex"), "keepUserIdIndex"),
             keep_conversation_index=_bool(get("keepConversationIndex"), "keepConversationIndex"),
             domain_name=domain_name,
             certificate_arn=certificate_arn,

@@ -34,7 +34,6 @@ class MessagingStack(Stack):
             self,
             "Storage",
             retain_data=config.retain_data,
-            keep_user_id_index=config.keep_user_id_index,
             keep_conversation_index=config.keep_conversation_index,
         )
         identity = Identity(

@@ -12,9 +12,7 @@ S = dynamodb.AttributeType.STRING
 
 
 class Storage(Construct):
-    def __init__(
-        self, scope: Construct, id: str, *, retain_data: bool, keep_user_id_index: bool, keep_conversation_index: bool
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, retain_data: bool, keep_conversation_index: bool) -> None:
         super().__init__(scope, id)
         removal = removal_policy(retain_data)
         # every table: on demand, and kept or destroyed with the stack as configured
@@ -27,32 +25,21 @@ class Storage(Construct):
         recovery = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
 
         # A user's connections with everything a post needs to know (ttl, ack mode).
-        # Projecting ALL costs nothing more on rows this small, and a projection cannot
-        # change in place: the index before ack mode (userId-index, ttl only) had to be
-        # replaced, and keep_user_id_index keeps it for one deploy (README, Upgrading).
-        user_indexes = [
-            dynamodb.GlobalSecondaryIndexPropsV2(
-                index_name="connections-by-user",
-                partition_key=dynamodb.Attribute(name="userId", type=S),
-                projection_type=dynamodb.ProjectionType.ALL,
-            )
-        ]
-        if keep_user_id_index:
-            user_indexes.insert(
-                0,
-                dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="userId-index",
-                    partition_key=dynamodb.Attribute(name="userId", type=S),
-                    projection_type=dynamodb.ProjectionType.INCLUDE,
-                    non_key_attributes=["ttl"],
-                ),
-            )
+        # Projecting ALL costs nothing more: an entry changes only when its row is put or
+        # deleted. (A projection cannot change in place: the index before ack mode,
+        # userId-index with ttl only, had to be replaced: README, Upgrading.)
         self.connections = dynamodb.TableV2(
             self,
             "Connections",
             partition_key=dynamodb.Attribute(name="connectionId", type=S),
             time_to_live_attribute="ttl",
-            global_secondary_indexes=user_indexes,
+            global_secondary_indexes=[
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name="connections-by-user",
+                    partition_key=dynamodb.Attribute(name="userId", type=S),
+                    projection_type=dynamodb.ProjectionType.ALL,
+                )
+            ],
             **lifecycle,
         )
 
@@ -67,21 +54,6 @@ class Storage(Construct):
                 sort_key=dynamodb.Attribute(name="sentAt", type=S),
                 projection_type=dynamodb.ProjectionType.ALL,
             ),
-        ]
-        # the index history read before history-index: every attribute, so each change of
-        # a message's status rewrote its entry; kept for one deploy of the upgrade
-        self.history_index = "history-index"
-        if keep_conversation_index or keep_user_id_index:
-            self.history_index = "conversation-index"
-            message_indexes.append(
-                dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="conversation-index",
-                    partition_key=dynamodb.Attribute(name="conversationId", type=S),
-                    sort_key=dynamodb.Attribute(name="sentAt", type=S),
-                    projection_type=dynamodb.ProjectionType.ALL,
-                )
-            )
-        message_indexes += [
             # Sparse: only replies carry replyToMessageId. Deleting a message finds the
             # replies that quote it here, and takes its text out of them.
             dynamodb.GlobalSecondaryIndexPropsV2(
@@ -89,31 +61,40 @@ class Storage(Construct):
                 partition_key=dynamodb.Attribute(name="replyToMessageId", type=S),
                 projection_type=dynamodb.ProjectionType.KEYS_ONLY,
             ),
+            # Sparse: only messages their recipient has not read carry unreadBy (the
+            # recipient). A user's unread counts, and "mark this conversation read".
+            dynamodb.GlobalSecondaryIndexPropsV2(
+                index_name="unread-index",
+                partition_key=dynamodb.Attribute(name="unreadBy", type=S),
+                sort_key=dynamodb.Attribute(name="conversationId", type=S),
+                projection_type=dynamodb.ProjectionType.INCLUDE,
+                non_key_attributes=["senderId", "sentAt"],
+            ),
+            # A conversation's history by time: the keys and the two users, which never
+            # change, so a message's status changes (delivered, read, deleted) and its
+            # leases write nothing here. history reads the rows and what they say by key.
+            dynamodb.GlobalSecondaryIndexPropsV2(
+                index_name="history-index",
+                partition_key=dynamodb.Attribute(name="conversationId", type=S),
+                sort_key=dynamodb.Attribute(name="sentAt", type=S),
+                projection_type=dynamodb.ProjectionType.INCLUDE,
+                non_key_attributes=["senderId", "recipientId"],
+            ),
         ]
-        if not keep_user_id_index:  # that deploy adds replies-index: one index per table per deploy
-            message_indexes.append(
-                # Sparse: only messages their recipient has not read carry unreadBy (the
-                # recipient). A user's unread counts, and "mark this conversation read".
+        # The index history read before history-index: every attribute, so each change of
+        # a message's status rewrote its entry. Kept for the first deploy of the upgrade
+        # (README, Upgrading), while history-index is built; history reads it meanwhile.
+        self.history_index = "history-index"
+        if keep_conversation_index:
+            self.history_index = "conversation-index"
+            message_indexes.insert(
+                1,
                 dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="unread-index",
-                    partition_key=dynamodb.Attribute(name="unreadBy", type=S),
-                    sort_key=dynamodb.Attribute(name="conversationId", type=S),
-                    projection_type=dynamodb.ProjectionType.INCLUDE,
-                    non_key_attributes=["senderId", "sentAt"],
-                )
-            )
-            message_indexes.append(
-                # A conversation's history by time: the keys and the two users, which never
-                # change, so a message's status changes (delivered, read, deleted) and its
-                # leases write nothing here. history reads the rows and what they say by
-                # key, in one BatchGetItem.
-                dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="history-index",
+                    index_name="conversation-index",
                     partition_key=dynamodb.Attribute(name="conversationId", type=S),
                     sort_key=dynamodb.Attribute(name="sentAt", type=S),
-                    projection_type=dynamodb.ProjectionType.INCLUDE,
-                    non_key_attributes=["senderId", "recipientId"],
-                )
+                    projection_type=dynamodb.ProjectionType.ALL,
+                ),
             )
         self.messages = dynamodb.TableV2(
             self,

@@ -58,7 +58,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 
 from .aws import error_code
 from .log import count_units
@@ -76,6 +76,8 @@ LAST_SEEN = "#lastSeen:"  # + userId: the Connections row that says when they we
 MAX_CONNECTION_SECONDS = 2 * 3600
 PENDING_INDEX = "pending-index"
 REPLIES_INDEX = "replies-index"
+# history reads one, and the other if that one is gone or not built yet (an upgrade: README)
+HISTORY_INDEXES = ("history-index", "conversation-index")
 # What a message says, kept in the Contents table (and, for messages stored before it,
 # in their Messages row).
 QUOTE_FIELDS = ("replyToContent", "replyToSenderName")  # a reply's copy of the original
@@ -362,12 +364,14 @@ class Store:
 
     def whole(self, entries: list[dict]) -> list[dict]:
         """Index entries (keys and a few attributes) as whole messages: each one's row and
-        what it says, read together, one BatchGetItem per 50 messages."""
+        what it says, read together, one BatchGetItem per 50 messages. The rows are read
+        eventually consistent (half the read units; a status a moment old is fine in a
+        history), what they say strongly (a message deleted a moment ago shows as deleted)."""
         rows: dict[str, dict] = {}
         contents: dict[str, dict] = {}
         for start in range(0, len(entries), 50):
             keys = [{"messageId": {"S": e["messageId"]}} for e in entries[start : start + 50]]
-            found = self._batch_get_tables({self.messages: keys, self.contents: keys})
+            found = self._batch_get_tables({self.messages: keys, self.contents: keys}, eventual={self.messages})
             rows.update((r["messageId"], r) for r in found[self.messages])
             contents.update((c["messageId"], c) for c in found[self.contents])
         # (a row is never deleted: an entry without one was read as it was being stored)
@@ -384,20 +388,23 @@ class Store:
         """BatchGetItem (consistent) for up to 100 keys of one table, retrying unprocessed keys."""
         return self._batch_get_tables({table: keys})[table]
 
-    def _batch_get_tables(self, keys: dict[str, list[dict]]) -> dict[str, list[dict]]:
-        """BatchGetItem (consistent) for up to 100 keys in all, of these tables, retrying
-        unprocessed keys: table -> the items found."""
+    def _batch_get_tables(self, keys: dict[str, list[dict]], eventual=frozenset()) -> dict[str, list[dict]]:
+        """BatchGetItem for up to 100 keys in all, of these tables (strongly consistent but
+        for the tables in eventual), retrying unprocessed keys up to 4 times: table ->
+        the items found."""
         found: dict[str, list[dict]] = {table: [] for table in keys}
-        request = {table: {"Keys": k, "ConsistentRead": True} for table, k in keys.items() if k}
+        request = {t: {"Keys": k, "ConsistentRead": t not in eventual} for t, k in keys.items() if k}
+        if not request:
+            return found
         for attempt in range(5):
-            if not request:
-                return found
+            if attempt:
+                time.sleep(0.05 * 2 ** (attempt - 1))
             reply = self.db.batch_get_item(RequestItems=request)
             for table, items in reply.get("Responses", {}).items():
                 found[table] += [from_item(item) for item in items]
             request = reply.get("UnprocessedKeys") or {}
-            if request:
-                time.sleep(0.05 * 2**attempt)
+            if not request:
+                return found
         raise RuntimeError("BatchGetItem left keys unprocessed after retries")
 
     def _ordered(self, table: str, index: str, key: tuple, order: tuple, *, position, page_size: int, forward: bool):
@@ -556,9 +563,22 @@ class Store:
         recipientId: whole() reads the rest), newest first, from before the (sentAt,
         messageId) position if given."""
         key, order = ("conversationId", conversation_id), ("sentAt", "messageId")
-        return self._ordered(
-            self.messages, self.history_index, key, order, position=before, page_size=page_size, forward=False
-        )
+
+        def read(index: str):
+            return self._ordered(self.messages, index, key, order, position=before, page_size=page_size, forward=False)
+
+        rows = read(self.history_index)
+        try:
+            first = next(rows, None)
+        except Exception as exc:
+            if error_code(exc) != "ValidationException":
+                raise
+            # "does not have the specified index" or "Cannot read from backfilling global
+            # secondary index": an upgrade is under way, and the other index is there
+            (other,) = (i for i in HISTORY_INDEXES if i != self.history_index)
+            rows = read(other)
+            first = next(rows, None)
+        return chain([first] if first is not None else [], rows)
 
     # ---- conversations -----------------------------------------------------------
 

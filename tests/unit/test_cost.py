@@ -41,3 +41,14 @@ def test_the_scan_design_costs_grow_with_every_open_connection_and_ours_do_not(c
     small, large = (sum(cost.scan_design(n, web).values()) for n in (10, 1000))
     ours = sum(cost.per_message(web, *counted).values())
     assert large > 50 * small and small < ours < large
+
+
+def test_an_offline_message_carries_a_tenth_of_its_syncs_lambda_time(counted):
+    found, _ = counted
+    live, offline = found["live, without ack mode"], found["offline, without ack mode"]
+    # the same send and markRead; the offline one also carries its share of a sync of SYNC_BATCH,
+    # whose measured time is the whole sync's: ten messages posted and confirmed take longer than a send
+    assert cost.duration_ms("sync") > 2 * cost.duration_ms("sendMessage")
+    share = cost.duration_ms("sync") / cost.SYNC_BATCH / 1000 * cost.MEMORY_MB / 1024
+    assert offline.gb_seconds - live.gb_seconds == pytest.approx(share)
+    assert offline.invocations - live.invocations == pytest.approx(1 / cost.SYNC_BATCH)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from unittest.mock import ANY
 
-from chat.store import to_item
+import pytest
+from botocore.exceptions import ClientError
+
+from chat.store import Store, to_item
 from harness import ack, messages, send_frame
 
 
@@ -368,3 +371,55 @@ def test_history_shows_each_messages_status_now_though_its_index_holds_none(chat
         ("m1", "delivered", None, True),
         ("m0", "read", "text 0", False),
     ]
+
+
+@pytest.mark.parametrize("told", ["conversation-index", "history-index"])
+def test_history_reads_the_other_index_when_the_one_it_was_told_is_gone_or_still_being_built(chat, monkeypatch, told):
+    # Given an upgrade under way: the function was told one index, and DynamoDB refuses it
+    # (CloudFormation removes the old index before the functions learn of the new one, and
+    # a new index cannot be read while it is being built)
+    alice, bob = chat.online("alice"), chat.online("bob")
+    for i in range(3):
+        chat.send(alice, send_frame(f"m{i}", "bob"))
+    conversation = chat.message("m0")["conversationId"]
+    store = chat.services.store = Store(chat.client, **{**chat.settings.tables, "history_index": told})
+    query = chat.client.query
+
+    def refused(**request):
+        if request.get("IndexName") == told:
+            message = "Cannot read from backfilling global secondary index: " + told
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "Query")
+        return query(**request)
+
+    monkeypatch.setattr(chat.client, "query", refused)
+    if told == "history-index":  # (the other one is there, as in the first deploy of the upgrade)
+        keys = [("conversationId", "HASH"), ("sentAt", "RANGE")]
+        index = {"IndexName": "conversation-index", "Projection": {"ProjectionType": "ALL"}}
+        index["KeySchema"] = [{"AttributeName": name, "KeyType": kind} for name, kind in keys]
+        chat.client.update_table(
+            TableName=chat.settings.messages_table,
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+    # When bob reads the history, he gets it all the same
+    chat.take(bob)
+    chat.send(bob, {"action": "history", "conversationId": conversation})
+    [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
+    assert [m["messageId"] for m in page["messages"]] == ["m2", "m1", "m0"]
+    assert store.history_index == told
+
+
+def test_a_batch_read_whose_last_retry_gets_every_key_is_kept(chat, monkeypatch):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m0", "bob"))
+    real, calls = chat.client.batch_get_item, []
+
+    def unprocessed_four_times(**request):
+        calls.append(request)
+        if len(calls) < 5:  # DynamoDB processed none of them, this time
+            return {"Responses": {}, "UnprocessedKeys": request["RequestItems"]}
+        return real(**request)
+
+    monkeypatch.setattr(chat.client, "batch_get_item", unprocessed_four_times)
+    monkeypatch.setattr("chat.store.time.sleep", lambda s: None)
+    assert list(chat.store.get_messages(["m0"])) == ["m0"] and len(calls) == 5
