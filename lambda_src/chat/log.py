@@ -94,7 +94,8 @@ def flush(action: str, duration_ms: float) -> None:
     record |= {name: _counts.get(name, 0) for name in COUNTS}
     record |= {kind: round(_units.get(kind, 0), 1) for kind in ("ReadUnits", "WriteUnits")}
     for code, n in _error_codes.items():  # one more line per code, so each has its own dimension value
-        by_code = {"Namespace": NAMESPACE, "Dimensions": [["Function", "Code"]], "Metrics": [{"Name": "ErrorFrames"}]}
+        error_frames = [{"Name": "ErrorFrames", "Unit": "Count"}]
+        by_code = {"Namespace": NAMESPACE, "Dimensions": [["Function", "Code"]], "Metrics": error_frames}
         emit({"Function": function, "Code": code, "ErrorFrames": n}, [by_code])
     metrics = [{"Name": n, "Unit": "Count"} for n in COUNTS if _counts.get(n)]
     by_action = {"Namespace": NAMESPACE, "Dimensions": [["Function", "Action"]], "Metrics": metrics}

@@ -651,10 +651,14 @@ class Store:
     def soft_delete(self, message_id: str, sender_id: str) -> dict | None:
         """isDeleted=true and the content gone. None if the caller is not the sender. The
         content first (a row whose content is gone reads as deleted), then the row (a
-        retry of the delete finishes it if this dies in between); each conditional on
-        the sender. A message from before Contents has its content in its row."""
+        retry of the delete finishes it if this dies in between), then the content once
+        more; each conditional on the sender. The last one is for a retry of the send
+        racing the delete: it can store the content again between the first two, and
+        then find the row not yet deleted and keep it; it always stores it before the row
+        is marked, so after that nothing brings it back. A message from before Contents
+        has its content in its row."""
         self.drop_content(message_id, sender_id)  # not theirs, or none: the row's condition decides
-        return self._update(
+        deleted = self._update(
             message_id,
             "SET isDeleted = :true, deletedAt = :now"
             " REMOVE #c, replyToContent, replyToSenderName, pendingFor, leaseUntil, unreadBy",
@@ -662,12 +666,17 @@ class Store:
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
         )
+        if deleted is not None:
+            self.drop_content(message_id, sender_id)
+        return deleted
 
 
 def _with(row: dict, content: dict | None) -> dict:
     """A message's row with what it says. A row holds it itself if stored before
     Contents existed; a deleted message has none, and a row whose content is gone was
     deleted while this read it: a tombstone too."""
+    if row.get("isDeleted"):  # (its content may be there a moment longer: soft_delete)
+        return {k: v for k, v in row.items() if k not in CONTENT_FIELDS}
     if content is not None:
         return {**row, **{k: v for k, v in content.items() if k in CONTENT_FIELDS}}
     return row if "content" in row else {**row, "isDeleted": True}

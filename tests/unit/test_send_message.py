@@ -423,3 +423,28 @@ def test_a_batch_read_whose_last_retry_gets_every_key_is_kept(chat, monkeypatch)
     monkeypatch.setattr(chat.client, "batch_get_item", unprocessed_four_times)
     monkeypatch.setattr("chat.store.time.sleep", lambda s: None)
     assert list(chat.store.get_messages(["m0"])) == ["m0"] and len(calls) == 5
+
+
+def test_a_retry_of_the_send_racing_its_delete_leaves_no_words_behind(chat, monkeypatch):
+    # Given m1 stored, and its sender's retry of the send storing its words again just
+    # after the delete took them away (the retry then finds the row not yet deleted)
+    alice, bob = chat.online("alice"), chat.online("bob")
+    chat.send(alice, send_frame("m1", "bob", "take this back"))
+    [words] = chat.client.scan(TableName=chat.settings.contents_table)["Items"]  # tests only; the app never scans
+    drop, calls = chat.store.drop_content, []
+
+    def then_the_retry_stores_them_again(message_id, sender_id):
+        drop(message_id, sender_id)
+        calls.append(message_id)
+        if len(calls) == 1:
+            chat.client.put_item(TableName=chat.settings.contents_table, Item=words)
+
+    monkeypatch.setattr(chat.store, "drop_content", then_the_retry_stores_them_again)
+    # When alice deletes it
+    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+    # Then its words are gone from the table, and nobody reads them
+    assert chat.items("contents") == []
+    chat.take(bob)
+    chat.send(bob, {"action": "history", "conversationId": chat.message("m1")["conversationId"]})
+    [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
+    assert [(m["messageId"], m.get("isDeleted"), m.get("content")) for m in page["messages"]] == [("m1", True, None)]
