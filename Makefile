@@ -7,7 +7,8 @@
 #   make local     the whole backend on this machine: ws://127.0.0.1:$(PORT)
 #                  AUTH=token for real token checks, FRESH=1 to wipe stored data
 #   make token     a token for `make local AUTH=token`: make token USER=alice
-#   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000, ACK=1 for clients in ack mode
+#   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000, ACK=1 for clients in ack mode,
+#                  RATE=300 to offer that many messages a second (else each client waits for its ack)
 #                  (figures in docs/performance.md)
 #   make cost      docs/cost.md's tables, $ per million messages, from counts on the handlers
 #   make cpu       the handlers' CPU time per action, and Lambda duration and cost by memory size: RUNS=50
@@ -24,6 +25,7 @@ FRESH ?=
 LOCAL_ARGS ?=
 CLIENTS ?= 100
 ACK ?=
+RATE ?=
 MESSAGES ?= 2000
 SOAK_CLIENTS ?= 200
 SOAK_MESSAGES ?= 10000
@@ -87,7 +89,7 @@ token: install
 bench: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/bench/cdk.out
 	python -m bench.bench --cdk-out $(LOCAL_DIR)/bench/cdk.out --state-dir $(LOCAL_DIR)/bench \
-		--clients $(CLIENTS) --messages $(MESSAGES) $(if $(ACK),--ack)
+		--clients $(CLIENTS) --messages $(MESSAGES) $(if $(ACK),--ack) $(if $(RATE),--rate $(RATE))
 
 cpu: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/cpu/cdk.out

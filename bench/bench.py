@@ -60,6 +60,47 @@ def summary(values_ms: list[float]) -> str:
     return " ".join(f"p{p} {percentile(values_ms, p):6.2f}" for p in (50, 95, 99)) + " ms"
 
 
+# ---- where the CPU goes ------------------------------------------------------------------
+
+
+def process_cpu(root_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the local stack's processes, by part: the gateway (the
+    launcher's process: WebSocket, @connections, the bus), the DynamoDB server, and each
+    function's workers. From /proc (Linux); empty elsewhere."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[int, str, float]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        found[int(entry.name)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / tick)
+    parts: Counter = Counter()
+    for pid, (_ppid, cmdline, seconds) in found.items():
+        ancestor = pid
+        while ancestor in found and ancestor != root_pid:
+            ancestor = found[ancestor][0]
+        if ancestor != root_pid:
+            continue
+        if pid == root_pid:
+            part = "gateway"
+        elif "lambda_runtime" in cmdline:
+            part = "function " + cmdline.split("lambda_runtime", 1)[1].split()[0].split(".")[0]
+        elif "dynalite" in cmdline or "node" in cmdline:
+            part = "dynalite"
+        else:
+            part = "other"
+        parts[part] += seconds
+    return dict(parts)
+
+
 # ---- the floor ----------------------------------------------------------------------------
 
 
@@ -235,7 +276,9 @@ class User:
                     future.set_result("error")
 
 
-async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bool) -> dict:
+async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bool, rate: float | None = None) -> dict:
+    """Closed loop (each client waits for its ack before its next send) unless rate: then
+    the messages go out at that many per second in all, whatever the acks (open loop)."""
     rng = random.Random(seed)
     users = [User(f"bench-{i:04d}", None, ack) for i in range(n_clients)]
     mode = "&ack=1" if ack else ""
@@ -287,9 +330,19 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
     idle = {"frames": 0, "invocations": 0}  # and nothing of it still queued or running
     await until(lambda: stack.in_flight() == idle, timeout=60, what="the local stack idle after the warm-up")
 
-    before = stack.stats()
+    async def paced(user: User, mid: str, recipient: str, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        sent_at[mid] = start = time.perf_counter()
+        statuses[await send(user, mid, recipient)] += 1
+        ack_ms.append((time.perf_counter() - start) * 1000)
+
+    before, cpu_before = stack.stats(), process_cpu(stack.proc.pid)
     started = time.perf_counter()
-    await asyncio.gather(*(sender(u) for u in users))
+    if rate:
+        by_id = sorted((mid, user, recipient) for user in users for mid, recipient in plan[user.name])
+        await asyncio.gather(*(paced(u, mid, r, started + i / rate) for i, (mid, u, r) in enumerate(by_id)))
+    else:
+        await asyncio.gather(*(sender(u) for u in users))
     # every live delivery is posted before its ack, so by now they are all on the wire
     elapsed = time.perf_counter() - started
     # an invocation is counted when it returns, a little after its ack: read once all have
@@ -298,7 +351,8 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
     if ack:  # and every confirmation, which is part of what a message costs in ack mode
         confirmed = before.get("markDelivered", {}).get("invocations", 0) + n_messages
         await until(lambda: stack.invocations("markDelivered") >= confirmed, timeout=60, what="every confirmation")
-    after = stack.stats()
+    after, cpu_after = stack.stats(), process_cpu(stack.proc.pid)
+    cpu_ms = {part: (s - cpu_before.get(part, 0)) * 1000 / n_messages for part, s in cpu_after.items()}
 
     for user in users:  # anything not delivered live arrives now, before each syncComplete
         await user.ws.send(json.dumps({"action": "sync"}))
@@ -328,6 +382,7 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
         "read_units_per_message": read_units / n_messages,
         "table_write_units_per_message": write_units / n_messages,
         "handler_cpu_ms_per_message": spent["cpu_ms"] / n_messages,
+        "process_cpu_ms_per_message": dict(sorted(cpu_ms.items(), key=lambda kv: -kv[1])),
         "lost": len(lost),
         "duplicated": len(duplicated),
         "errors": sum(len(u.errors) for u in users),
@@ -363,6 +418,7 @@ def main(argv=None) -> int:
     parser = load_parser(__doc__, "bench", clients=100, messages=2000)
     parser.add_argument("--floor-rounds", type=int, default=300)
     parser.add_argument("--ack", action="store_true", help="clients in ack mode, confirming what they receive")
+    parser.add_argument("--rate", type=float, help="send this many messages per second in all (open loop)")
     args = parser.parse_args(argv)
     if args.clients < 2 or args.messages < 1:
         parser.error("need at least 2 clients and 1 message")
@@ -372,7 +428,7 @@ def main(argv=None) -> int:
     try:
         db = dynamodb_latency(stack, args.floor_rounds)
         solo = asyncio.run(unloaded(stack, args.floor_rounds, args.ack))
-        result = asyncio.run(load(stack, args.clients, args.messages, args.seed, args.ack))
+        result = asyncio.run(load(stack, args.clients, args.messages, args.seed, args.ack, args.rate))
     finally:
         stack.stop()
 
@@ -402,7 +458,8 @@ def main(argv=None) -> int:
         ("ratio", f"one-at-a-time delivery p50 / floor = {solo_p50 / floor:.2f} (aim: under 2)"),
         (
             "load",
-            f"{args.clients} clients{' in ack mode' if args.ack else ''}, {args.messages} messages, "
+            f"{args.clients} clients{' in ack mode' if args.ack else ''}, {args.messages} messages"
+            f"{f', offered at {args.rate:g}/s' if args.rate else ', each waiting for its ack'}, "
             f"{args.workers} workers per function",
         ),
         ("throughput", f"{result['throughput']:.0f} messages/s ({result['elapsed_s']:.1f} s)"),
@@ -416,6 +473,12 @@ def main(argv=None) -> int:
             "index entries: make units)",
         ),
         ("handler CPU", f"{result['handler_cpu_ms_per_message']:.2f} ms per message, in the message function"),
+        (
+            "stack CPU",
+            "ms per message: "
+            + ", ".join(f"{part} {ms:.2f}" for part, ms in result["process_cpu_ms_per_message"].items())
+            + f" (total {sum(result['process_cpu_ms_per_message'].values()):.2f}, {os.cpu_count()} cores)",
+        ),
         ("lost", f"{result['lost']}, duplicated {result['duplicated']}, error frames {result['errors']}"),
     ]
     for label, text in rows:

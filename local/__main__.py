@@ -33,6 +33,7 @@ async def run(args) -> int:
         workers=args.workers,
         idle_timeout_s=args.idle_timeout,
         handshake_delay_s=args.handshake_delay_ms / 1000,
+        ordered=args.ordered,
         dynamodb_port=args.dynamodb_port,
         stack=args.stack,
         log=log,
@@ -95,6 +96,12 @@ def main(argv=None) -> int:
         default=HANDSHAKE_DELAY_S * 1000,
         help="after $connect, the handshake takes this long and posts to the connection answer 410, as on AWS "
         f"(default {HANDSHAKE_DELAY_S * 1000:g}; 0 turns it off)",
+    )
+    r.add_argument(
+        "--ordered",
+        action="store_true",
+        help="handle one connection's frames one after another, in arrival order (API Gateway runs them at "
+        "the same time, so by default so does this)",
     )
     r.add_argument("--dynamodb-port", type=int, help="default: a free port")
     k = sub.add_parser("token", help="print a token from the local issuer (AUTH=token mode)")

@@ -73,9 +73,12 @@ class Gateway:
         max_connection_s: float = MAX_CONNECTION_S,
         handshake_delay_s: float = HANDSHAKE_DELAY_S,
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        ordered: bool = False,
         extra_routes: list[web.RouteDef] = (),
         log=print,
     ):
+        """ordered: run one connection's frames one after another, in arrival order (API
+        Gateway does not: it invokes the function for each frame as it comes)."""
         self.api, self.routes = api, routes
         self.selector = RouteSelector(api.route_selection, routes)
         self.events = Events(api.stage, f"{host}:{port}")
@@ -83,11 +86,13 @@ class Gateway:
         self.idle_timeout_s, self.max_connection_s = idle_timeout_s, max_connection_s
         self.handshake_delay_s = handshake_delay_s
         self.max_frame_bytes = max_frame_bytes
+        self.ordered = ordered
         self.connections_api = ConnectionsApi(self._open_connection, max_frame_bytes)
         self.extra_routes = list(extra_routes)
         self.log = log
         self.connections: dict[str, Connection] = {}
         self._handlers: set[asyncio.Task] = set()
+        self._frames: set[asyncio.Task] = set()  # frames being handled, when not ordered
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -107,6 +112,8 @@ class Gateway:
             await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=10)
+        if self._frames:
+            await asyncio.wait(self._frames, timeout=10)
         if self._runner:
             await self._runner.cleanup()
 
@@ -204,13 +211,25 @@ class Gateway:
                 return
 
     async def _process_frames(self, conn: Connection) -> None:
-        """One connection's frames, in arrival order. Whatever one frame does, the next is served."""
+        """One connection's frames as they arrive: each invoked at once, as API Gateway
+        does (the invocations run at the same time, and can finish in any order), or, if
+        ordered, one after another. Whatever one frame does, the next is served. When
+        the connection closes, $disconnect does not wait for frames still being handled
+        (on AWS it can run before them too), unless ordered."""
         while (item := await conn.inbox.get()) is not None:
-            try:
-                await self._process_frame(conn, *item)
-            except Exception as exc:  # a bug here must not silently stop the connection
-                self.log(f"frame on {conn.id} failed in the gateway: {type(exc).__name__}: {exc}")
-                await self._send_error(conn, "Internal server error", new_id())
+            if self.ordered:
+                await self._serve_frame(conn, *item)
+                continue
+            task = asyncio.create_task(self._serve_frame(conn, *item))
+            self._frames.add(task)
+            task.add_done_callback(self._frames.discard)
+
+    async def _serve_frame(self, conn: Connection, body: str, is_base64: bool) -> None:
+        try:
+            await self._process_frame(conn, body, is_base64)
+        except Exception as exc:  # a bug here must not silently stop the connection
+            self.log(f"frame on {conn.id} failed in the gateway: {type(exc).__name__}: {exc}")
+            await self._send_error(conn, "Internal server error", new_id())
 
     async def _process_frame(self, conn: Connection, body: str, is_base64: bool) -> None:
         route = self.selector.select(body, is_base64)

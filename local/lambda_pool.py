@@ -6,6 +6,7 @@ execution environment."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import os
@@ -101,8 +102,12 @@ class Container:
 
 
 class FunctionPool:
-    """Invocations for one function. The same key (a connection id) always goes to the
-    same container, so one connection's frames are handled in the order they arrived."""
+    """Invocations for one function, each on a container that is not busy, as Lambda
+    runs each on an execution environment of its own: a connection's frames can run at
+    the same time on two containers. A key (a connection id) prefers one container, so
+    its caches are warm, as Lambda tends to reuse an environment; if that one is busy,
+    any idle one takes it, and if all are busy it waits for the first free (Lambda would
+    start another, up to its concurrency)."""
 
     def __init__(self, name: str, spec: dict, code_dir: Path, env: dict[str, str], size: int, log):
         self.name = name
@@ -111,15 +116,44 @@ class FunctionPool:
             Container(f"{name}#{i}" if size > 1 else name, spec["handler"], code_dir, env, float(spec["timeout"]), log)
             for i in range(size)
         ]
+        self._idle = list(self.containers)
+        self._waiting: collections.deque[asyncio.Future] = collections.deque()
 
     async def start(self) -> None:
         await asyncio.gather(*(c.start() for c in self.containers))
 
-    async def invoke(self, event: dict, key: str) -> dict:
-        container = self.containers[zlib.crc32(key.encode()) % len(self.containers)]
-        self.in_flight += 1  # waiting for its container, or running
+    async def _take(self, key: str) -> Container:
+        preferred = self.containers[zlib.crc32(key.encode()) % len(self.containers)]
+        if preferred in self._idle:
+            self._idle.remove(preferred)
+            return preferred
+        if self._idle and not self._waiting:
+            return self._idle.pop(0)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
         try:
-            return await container.invoke(event)
+            return await waiter
+        except asyncio.CancelledError:  # (_give_back skips a waiter cancelled before it was given one)
+            if waiter.done() and not waiter.cancelled():
+                self._give_back(waiter.result())
+            raise
+
+    def _give_back(self, container: Container) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(container)
+                return
+        self._idle.append(container)
+
+    async def invoke(self, event: dict, key: str) -> dict:
+        self.in_flight += 1  # waiting for a container, or running
+        try:
+            container = await self._take(key)
+            try:
+                return await container.invoke(event)
+            finally:
+                self._give_back(container)
         finally:
             self.in_flight -= 1
 

@@ -41,6 +41,7 @@ class LocalStack:
         workers: int = WORKERS,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         handshake_delay_s: float = HANDSHAKE_DELAY_S,
+        ordered: bool = False,
         dynamodb_port: int | None = None,
         stack: str | None = None,
         log=print,
@@ -49,6 +50,7 @@ class LocalStack:
         self.state_dir, self.fresh, self.workers = Path(state_dir), fresh, workers
         self.idle_timeout_s, self.dynamodb_port, self.stack_name = idle_timeout_s, dynamodb_port, stack
         self.handshake_delay_s = handshake_delay_s
+        self.ordered = ordered
         self.log = log
         self.db: Dynalite | None = None
         self.pools: dict[str, FunctionPool] = {}
@@ -125,6 +127,7 @@ class LocalStack:
             port=self.port,
             idle_timeout_s=self.idle_timeout_s,
             handshake_delay_s=self.handshake_delay_s,
+            ordered=self.ordered,
             extra_routes=[
                 web.get("/@local/stats", self._serve_stats),
                 web.get("/@local/in-flight", self._serve_in_flight),

@@ -35,10 +35,14 @@ def test_an_ack_phone_that_dies_before_confirming_gets_the_message_again_and_the
         assert [m["messageId"] for m in got] == ["m1"] and got[0]["content"] == "are you there?"
         assert done == {"count": 1, "more": False}
         await phone.send({"action": "markDelivered", "messageIds": ["m1"]})
+        await until(lambda: stack.invocations("markDelivered") == 1, what="the confirmation handled")
         await phone.send({"action": "markDelivered", "messageIds": ["m1"]})  # a repeat, as a retrying app does
         await until(lambda: stack.invocations("markDelivered") == 2, what="both confirmations handled")
         # (on real storage, the README's counts: the first confirms, the repeat only reads)
-        assert stack.calls("markDelivered") == {
+        calls = stack.calls("markDelivered")
+        # (the phone's connection, if a confirmation ran on the container that had not seen it: any free one runs it)
+        assert calls.pop("dynamodb.GetItem", 0) <= 1
+        assert calls == {
             "invocations": 2,
             "dynamodb.BatchGetItem": 2,
             "dynamodb.UpdateItem": 1,  # pending -> delivered
@@ -105,9 +109,9 @@ def test_a_sync_cursor_continues_on_the_real_server_even_when_its_message_has_le
     # Given five messages waiting for bob, stored through the real stack
     async def send_five():
         alice = await Client.connect(stack.url, "alice")
-        for i in range(5):
+        for i in range(5):  # each after the one before is stored, so they are in this order
             await alice.send(send_frame(f"m{i}", "bob"))
-        await alice.collect(5, "ack")
+            await alice.next("ack")
 
     run(send_five())
     db = stack.dynamodb()
