@@ -172,7 +172,7 @@ class FunctionPool:
 
 def base_environment() -> dict[str, str]:
     """What every container inherits from this process: nothing that could reach AWS."""
-    keep = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
+    keep = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT", "LOCAL_PROFILE")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(
         AWS_ACCESS_KEY_ID="local",

@@ -10,6 +10,8 @@ the handler asked for them), "cpu_ms": the CPU time the invocation used, on all 
 threads, and "wall_ms": how long it took).
 The handler's own prints and logs go to stderr, which the local stack shows.
 Started as: python -m local.lambda_runtime <handler> <code dir> <function name>
+With LOCAL_PROFILE=<dir> in its environment it runs every invocation under cProfile and
+writes the stats to <dir>/<function>-<pid>.pstats when it stops (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def main(argv: list[str]) -> None:
     os.dup2(2, 1)  # print() in handlers goes to stderr, not into the protocol
     calls = count_aws_calls()
     sys.path.insert(0, code_dir)  # as Lambda's bootstrap puts the task root first
+    profile_dir = os.path.abspath(os.environ["LOCAL_PROFILE"]) if os.environ.get("LOCAL_PROFILE") else None
     os.chdir(code_dir)
     handler, init_error = None, None
     try:
@@ -82,6 +85,11 @@ def main(argv: list[str]) -> None:
     except Exception as exc:  # Lambda reports this on every invocation
         init_error = {"errorType": "Runtime.ImportModuleError", "errorMessage": f"{type(exc).__name__}: {exc}"}
         traceback.print_exc()
+    profiler = None
+    if profile_dir:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not time spent waiting
     for line in sys.stdin:
         request = json.loads(line)
         reply = {"id": request["id"]}
@@ -91,15 +99,22 @@ def main(argv: list[str]) -> None:
             context = Context(function_name, request["deadline_ms"], request.get("request_id") or str(uuid.uuid4()))
             cpu_started, started = time.process_time(), time.perf_counter()
             try:
+                if profiler:
+                    profiler.enable()
                 reply["result"] = handler(request["event"], context)
             except Exception as exc:
                 traceback.print_exc()
                 reply["error"] = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            finally:
+                if profiler:
+                    profiler.disable()
             reply["cpu_ms"] = (time.process_time() - cpu_started) * 1000
             reply["wall_ms"] = (time.perf_counter() - started) * 1000
         reply["calls"] = dict(calls)
         calls.clear()
         replies.write(json.dumps(reply, default=str) + "\n")
+    if profiler:
+        profiler.dump_stats(os.path.join(profile_dir, f"{function_name}-{os.getpid()}.pstats"))
 
 
 if __name__ == "__main__":
