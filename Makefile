@@ -32,6 +32,7 @@ SOAK_MESSAGES ?= 10000
 DROP_RATE ?= 0.01
 ACK_SHARE ?= 0.5
 RUNS ?= 50
+TEST_JOBS ?= 2  # pytest processes (pytest-xdist): the suites' tests run two at a time
 LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
@@ -61,7 +62,7 @@ lint: install
 	ruff format --check .
 
 test: lint
-	pytest
+	pytest -n $(TEST_JOBS)
 
 synth: install
 	$(CDK) synth $(CDK_ARGS)
