@@ -32,7 +32,8 @@ SOAK_MESSAGES ?= 10000
 DROP_RATE ?= 0.01
 ACK_SHARE ?= 0.5
 RUNS ?= 50
-TEST_JOBS ?= 2  # pytest processes (pytest-xdist): the suites' tests run two at a time
+# pytest processes (pytest-xdist) for make test: the suites' tests run two at a time
+TEST_JOBS ?= 2
 LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
