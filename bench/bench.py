@@ -63,6 +63,14 @@ def summary(values_ms: list[float]) -> str:
 # ---- where the CPU goes ------------------------------------------------------------------
 
 
+def units(stats: dict) -> tuple[float, float]:
+    """(read, write) capacity units in a route's /@local/stats counters, which hold them
+    per operation ("units.dynamodb.PutItem"); the writes are the local server's table
+    units only."""
+    read = sum(stats.get(f"units.dynamodb.{op}", 0) for op in ("GetItem", "Query", "BatchGetItem"))
+    return read, sum(v for k, v in stats.items() if k.startswith("units.dynamodb.")) - read
+
+
 def process_cpu(root_pid: int) -> dict[str, float]:
     """CPU seconds used so far by the local stack's processes, by part: the gateway (the
     launcher's process: WebSocket, @connections, the bus), the DynamoDB server, and each
@@ -369,8 +377,7 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
         route_before, route_after = before.get(route, {}), after.get(route, {})
         spent.update({k: v - route_before.get(k, 0) for k, v in route_after.items()})
     dynamodb = +Counter({k: v for k, v in spent.items() if k.startswith("dynamodb.")})  # drop the zeros
-    read_units = sum(spent[f"units.dynamodb.{op}"] for op in ("GetItem", "Query", "BatchGetItem"))
-    write_units = sum(v for k, v in spent.items() if k.startswith("units.dynamodb.")) - read_units
+    read_units, write_units = units(spent)
     return {
         "elapsed_s": elapsed,
         "throughput": n_messages / elapsed,

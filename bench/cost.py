@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import sys
@@ -44,7 +45,7 @@ SYNC_BATCH = 10  # messages waiting when an offline device syncs
 
 def duration_ms(action: str) -> float:
     cpu, time = MEASURED_MS[action]
-    return cpu * max(1.0, prices.VCPU_MB / MEMORY_MB) + (time - cpu)
+    return prices.lambda_ms(cpu, time - cpu, MEMORY_MB)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class Counted:
             run()
         return Tally(
             invocations=1,
-            gb_seconds=duration_ms(action) / 1000 * MEMORY_MB / 1024,
+            gb_seconds=prices.gb_seconds(duration_ms(action), MEMORY_MB),
             frames=frames_in + self.posted() - posts,
             read_units=sum(self.reads.take().values()),
             write_units=sum(self.writes.take().values()),
@@ -235,10 +236,16 @@ SCAN_ITEM_BYTES = len("connectionId") + 28  # an API Gateway connection id is 16
 
 def scan_design(connected: int, profile: Profile) -> dict[str, float]:
     """$ per message sent when `connected` connections are open, by line of the bill."""
-    scan_pages = max(1, -(-connected * SCAN_ITEM_BYTES // (1024 * 1024)))
-    cpu_ms = (scan_pages + connected) * CPU_PER_CALL_MS * prices.VCPU_MB / SCAN_DESIGN_MB
-    send_gb_seconds = (cpu_ms + NETWORK_WAIT_MS) / 1000 * SCAN_DESIGN_MB / 1024
-    session_gb_seconds = 2 * (CPU_PER_CALL_MS * prices.VCPU_MB / SCAN_DESIGN_MB + NETWORK_WAIT_MS) / 1000 / 4
+    scanned = connected * SCAN_ITEM_BYTES
+    scan_pages = max(1, math.ceil(scanned / (1024 * 1024)))
+
+    def invocation(requests: int) -> float:  # GB-seconds
+        return prices.gb_seconds(
+            prices.lambda_ms(requests * CPU_PER_CALL_MS, NETWORK_WAIT_MS, SCAN_DESIGN_MB), SCAN_DESIGN_MB
+        )
+
+    send_gb_seconds = invocation(scan_pages + connected)
+    session_gb_seconds = 2 * invocation(1)  # $connect's PutItem, $disconnect's DeleteItem
     sessions = profile.sessions_per_message
     return {
         "API Gateway messages": (1 + connected) * prices.WEBSOCKET_MESSAGE,
@@ -246,7 +253,7 @@ def scan_design(connected: int, profile: Profile) -> dict[str, float]:
         "Lambda requests": (1 + 2 * sessions) * prices.LAMBDA_REQUEST,
         "Lambda GB-seconds": (send_gb_seconds + sessions * session_gb_seconds) * prices.LAMBDA_ARM_GB_SECOND,
         "DynamoDB writes": 2 * sessions * prices.DYNAMODB_WRITE_UNIT,  # put and delete a connection
-        "DynamoDB reads": max(0.5, 0.5 * -(-connected * SCAN_ITEM_BYTES // 4096)) * prices.DYNAMODB_READ_UNIT,
+        "DynamoDB reads": 0.5 * max(1, math.ceil(scanned / 4096)) * prices.DYNAMODB_READ_UNIT,
         "EventBridge events": 0.0,
         "CloudWatch Logs": (1 + 2 * sessions) * LAMBDA_PLATFORM_LOG_BYTES / 1e9 * CLOUDWATCH_LOGS_GB,
     }

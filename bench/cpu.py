@@ -29,8 +29,8 @@ from pathlib import Path
 
 import websockets
 
-from bench.bench import percentile, start_stack
-from bench.prices import LAMBDA_ARM_GB_SECOND, LAMBDA_REQUEST, VCPU_MB
+from bench.bench import percentile, start_stack, units
+from bench.prices import LAMBDA_ARM_GB_SECOND, LAMBDA_REQUEST, VCPU_MB, gb_seconds, lambda_ms
 from local.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,8 +146,8 @@ def model(cpu_ms: float, wall_ms: float, memory_mb: int) -> tuple[float, float]:
     """(duration ms, $ per million invocations) on Lambda at this memory: the CPU time
     stretched where the function has less than a vCPU, plus the same network wait."""
     wait = max(0.0, wall_ms - cpu_ms)
-    duration = cpu_ms * max(1.0, VCPU_MB / memory_mb) + wait
-    dollars = 1e6 * (duration / 1000 * memory_mb / 1024 * LAMBDA_ARM_GB_SECOND + LAMBDA_REQUEST)
+    duration = lambda_ms(cpu_ms, wait, memory_mb)
+    dollars = 1e6 * (gb_seconds(duration, memory_mb) * LAMBDA_ARM_GB_SECOND + LAMBDA_REQUEST)
     return duration, dollars
 
 
@@ -177,12 +177,7 @@ def main(argv=None) -> int:
         cpu = [r["cpu_ms"] for r in runs]
         wall = [r["wall_ms"] for r in runs]
         requests = sum(v for r in runs for k, v in r.items() if k.startswith("dynamodb.")) / len(runs)
-        reads = sum(
-            v
-            for r in runs
-            for k, v in r.items()
-            if k.split(".")[-1] in ("GetItem", "Query", "BatchGetItem") and k.startswith("units.")
-        ) / len(runs)
+        reads = sum(units(r)[0] for r in runs) / len(runs)
         cpu_p50, wall_p50 = percentile(cpu, 50), percentile(wall, 50)
         curve = {m: model(cpu_p50, wall_p50, m) for m in MEMORY_MB}
         row = f"{name:34} {cpu_p50:8.2f} {percentile(cpu, 90):6.2f} {wall_p50:9.2f} {requests:9.1f} {reads:8.1f}"

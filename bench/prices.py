@@ -21,3 +21,14 @@ WEBSOCKET_CONNECTION_MINUTE = 0.25 / 1e6
 DYNAMODB_WRITE_UNIT = 0.625 / 1e6
 DYNAMODB_READ_UNIT = 0.125 / 1e6
 EVENTBRIDGE_EVENT = 1.00 / 1e6
+
+
+def lambda_ms(cpu_ms: float, wait_ms: float, memory_mb: int) -> float:
+    """An invocation's duration on Lambda at this memory, modelled: its CPU time, stretched
+    where the function has less than a vCPU, and its waits on the network, which are not."""
+    return cpu_ms * max(1.0, VCPU_MB / memory_mb) + wait_ms
+
+
+def gb_seconds(duration_ms: float, memory_mb: int) -> float:
+    """What Lambda bills for an invocation of that duration at that memory."""
+    return duration_ms / 1000 * memory_mb / 1024
