@@ -83,7 +83,13 @@ def main(argv=None) -> int:
     r.add_argument("--port", type=int, default=8080)
     r.add_argument("--state-dir", type=Path, default=Path(".local"), help="data and keys (default .local)")
     r.add_argument("--fresh", action="store_true", help="wipe stored data before starting")
-    r.add_argument("--workers", type=int, default=WORKERS, help=f"worker processes per function (default {WORKERS})")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help=f"worker processes (Lambda containers) per function, at most: the first starts with the stack, "
+        f"the others when every started one is busy (default {WORKERS})",
+    )
     r.add_argument(
         "--idle-timeout",
         type=float,

@@ -37,6 +37,11 @@ class Container:
         # route key -> {"invocations": n, "service.Operation": n, ...}
         self.stats: defaultdict[str, Counter] = defaultdict(Counter)
 
+    @property
+    def warm(self) -> bool:
+        """Started (its process runs), so an invocation pays no cold start."""
+        return self.proc is not None and self.proc.returncode is None
+
     async def start(self) -> None:
         runtime = [sys.executable, "-m", "local.lambda_runtime", self.handler, str(self.code_dir), self.name]
         self.proc = await asyncio.create_subprocess_exec(
@@ -104,10 +109,12 @@ class Container:
 class FunctionPool:
     """Invocations for one function, each on a container that is not busy, as Lambda
     runs each on an execution environment of its own: a connection's frames can run at
-    the same time on two containers. A key (a connection id) prefers one container, so
-    its caches are warm, as Lambda tends to reuse an environment; if that one is busy,
-    any idle one takes it, and if all are busy it waits for the first free (Lambda would
-    start another, up to its concurrency)."""
+    the same time on two containers. One container starts with the pool; the others
+    start when an invocation finds every started one busy (a cold start), as Lambda
+    scales out, up to `size` (Lambda's would be its concurrency; at the limit an
+    invocation waits for the first free). A key (a connection id) prefers one warm
+    container, so its caches stay warm, as Lambda tends to reuse an environment; if that
+    one is busy, any idle warm one takes it."""
 
     def __init__(self, name: str, spec: dict, code_dir: Path, env: dict[str, str], size: int, log):
         self.name = name
@@ -120,15 +127,18 @@ class FunctionPool:
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
 
     async def start(self) -> None:
-        await asyncio.gather(*(c.start() for c in self.containers))
+        await self.containers[0].start()
 
     async def _take(self, key: str) -> Container:
-        preferred = self.containers[zlib.crc32(key.encode()) % len(self.containers)]
+        warm = [c for c in self.containers if c.warm] or self.containers[:1]
+        preferred = warm[zlib.crc32(key.encode()) % len(warm)]
         if preferred in self._idle:
             self._idle.remove(preferred)
             return preferred
-        if self._idle and not self._waiting:
-            return self._idle.pop(0)
+        if self._idle and not self._waiting:  # a warm one if any is idle, else a cold start
+            container = next((c for c in self._idle if c.warm), self._idle[0])
+            self._idle.remove(container)
+            return container
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:

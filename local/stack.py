@@ -24,7 +24,8 @@ from .lambda_pool import FunctionPool, base_environment
 REGION = "us-east-1"
 
 
-# Worker processes per function: two Lambda containers, enough to show races between
+# Worker processes per function, at most: up to two Lambda containers (the second starts
+# when the first is busy, as Lambda scales out), enough to show races between
 # invocations, few enough for a laptop (make bench and make soak use it too).
 WORKERS = 2
 

@@ -222,6 +222,18 @@ def test_with_every_container_busy_an_invocation_waits_for_the_first_free(code_d
     assert len(pids) == 5 and len(set(pids)) == 2
 
 
+def test_a_second_container_starts_only_when_the_first_is_busy_as_lambda_scales_out(code_dir):
+    async def go(pool):
+        one_at_a_time = [await pool.invoke({"sleep": 0}, f"conn-{i}") for i in range(4)]
+        warm_then = sum(c.warm for c in pool.containers)
+        at_once = await asyncio.gather(*(pool.invoke({"sleep": 0.3}, f"conn-{i}") for i in range(2)))
+        return one_at_a_time, warm_then, at_once
+
+    one_at_a_time, warm_then, at_once = run_pool(code_dir, 2, go)
+    assert len(set(one_at_a_time)) == 1 and warm_then == 1  # four connections, one after another: one container
+    assert len(set(at_once)) == 2  # two at the same time: a cold start of the second
+
+
 def test_a_connection_keeps_its_container_while_it_is_free(code_dir):
     async def go(pool):
         return [await pool.invoke({"sleep": 0}, "conn-1") for _ in range(4)]
