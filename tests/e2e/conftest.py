@@ -5,10 +5,7 @@ even when a test fails, and a leftover process fails the test run."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,28 +13,6 @@ import pytest
 from clients import processes_mentioning
 from local.launcher import LocalStackProcess
 from local.waiting import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _synth(out: Path, auth: str) -> Path:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    npx = shutil.which("npx", path=env["PATH"]) or "npx"
-    args = [npx, "--no-install", "cdk", "synth", "--quiet", "--no-notices", "-c", f"auth={auth}", "-o", str(out)]
-    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
-
-
-@pytest.fixture(scope="session")
-def dev_cdk_out(tmp_path_factory) -> Path:
-    return _synth(tmp_path_factory.mktemp("dev") / "cdk.out", "dev")
-
-
-@pytest.fixture(scope="session")
-def cognito_cdk_out(tmp_path_factory) -> Path:
-    return _synth(tmp_path_factory.mktemp("cognito") / "cdk.out", "cognito")
 
 
 class RunningStack(LocalStackProcess):
