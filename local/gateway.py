@@ -75,10 +75,13 @@ class Gateway:
         max_frame_bytes: int = MAX_FRAME_BYTES,
         ordered: bool = False,
         extra_routes: list[web.RouteDef] = (),
+        page=None,
         log=print,
     ):
         """ordered: run one connection's frames one after another, in arrival order (API
-        Gateway does not: it invokes the function for each frame as it comes)."""
+        Gateway does not: it invokes the function for each frame as it comes).
+        page: a handler for a plain GET of `/` (not a WebSocket), the local stack's web
+        client; without it, and always at the stage's path, such a GET gets 426 as on AWS."""
         self.api, self.routes = api, routes
         self.selector = RouteSelector(api.route_selection, routes)
         self.events = Events(api.stage, f"{host}:{port}")
@@ -89,6 +92,7 @@ class Gateway:
         self.ordered = ordered
         self.connections_api = ConnectionsApi(self._open_connection, max_frame_bytes)
         self.extra_routes = list(extra_routes)
+        self.page = page
         self.log = log
         self.connections: dict[str, Connection] = {}
         self._handlers: set[asyncio.Task] = set()
@@ -129,6 +133,8 @@ class Gateway:
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=self.max_frame_bytes, autoping=False, compress=False)
         if not ws.can_prepare(request).ok:
+            if self.page and request.path == "/":
+                return await self.page(request)
             return web.Response(status=426, text="This is a WebSocket endpoint: connect with a WebSocket client\n")
         conn_id = new_id()
         client = Client(request.remote or "127.0.0.1", request.headers.get("User-Agent", ""), dict(request.headers))

@@ -22,6 +22,7 @@ from .issuer import CLIENT_ID, LocalIssuer
 from .lambda_pool import FunctionPool, base_environment
 
 REGION = "us-east-1"
+WEB_CLIENT = Path(__file__).resolve().parent.parent / "web"  # index.html and app.js
 
 
 # Worker processes per function, at most: up to two Lambda containers (the second starts
@@ -129,15 +130,36 @@ class LocalStack:
             idle_timeout_s=self.idle_timeout_s,
             handshake_delay_s=self.handshake_delay_s,
             ordered=self.ordered,
+            page=self._serve_page,
             extra_routes=[
+                web.get("/app.js", self._serve_page),
+                web.get("/@local/config", self._serve_config),
                 web.get("/@local/stats", self._serve_stats),
                 web.get("/@local/in-flight", self._serve_in_flight),
                 *self.buses.routes(),
                 *(self.issuer.routes() if self.issuer else []),
+                *([web.get("/@local/token", self._serve_token)] if self.issuer else []),
             ],
             log=self.log,
         )
         await self.gateway.start()
+
+    async def _serve_page(self, request: web.Request) -> web.StreamResponse:
+        """The reference web client (web/), at http://127.0.0.1:<port>/."""
+        name = "app.js" if request.path == "/app.js" else "index.html"
+        return web.FileResponse(WEB_CLIENT / name, headers={"Cache-Control": "no-cache"})
+
+    async def _serve_config(self, request: web.Request) -> web.Response:
+        """Not part of API Gateway: what the web client needs to connect here."""
+        return web.json_response({"auth": self.auth_mode, "stage": self.gateway.api.stage})
+
+    async def _serve_token(self, request: web.Request) -> web.Response:
+        """Not part of API Gateway, and only in token mode: a token from the local issuer,
+        as `make token USER=<id>` prints, so the web client can sign in locally."""
+        user = request.query.get("userId", "")
+        if not 1 <= len(user) <= 128:  # the connect function checks the rest, as for any token
+            return web.Response(status=400, text="give ?userId=<1 to 128 characters>\n")
+        return web.json_response({"token": self.issuer.token(user)})
 
     async def _serve_stats(self, request: web.Request) -> web.Response:
         """Not part of API Gateway: per route, the invocations, the AWS API calls they
