@@ -5,6 +5,7 @@ even when a test fails, and a leftover process fails the test run."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -58,3 +59,35 @@ def start_stack(tmp_path, dev_cdk_out):
 @pytest.fixture
 def stack(start_stack) -> RunningStack:
     return start_stack()
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (Debian's `chromium`, or $CHROMIUM), driven by Playwright. On a
+    machine without it, the browser tests are skipped, saying how to run them."""
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip(
+            "browser tests skipped: no Chromium here. Install Debian's package (sudo apt-get install chromium; "
+            "bash .ci/run does it) or set CHROMIUM=/path/to/chrome, then run make test again"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # as root (CI) Chromium needs --no-sandbox; the rest keeps it off the (closed) network
+        flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync"]
+        flags += ["--disable-background-networking", "--disable-component-update"]
+        browser = playwright.chromium.launch(executable_path=path, args=flags)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where tests leave files for people to look at (screenshots): $TEST_ARTIFACTS, or
+    test-artifacts/ in the checkout."""
+    folder = Path(os.environ.get("TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

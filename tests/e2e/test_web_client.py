@@ -1,0 +1,111 @@
+"""The reference web client (web/), in headless Chromium driven by Playwright, against
+the local stack that serves it: two browser contexts are two users."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+LONG = 15_000  # ms: what may take a reconnect (backoff) or a sync to show
+
+
+def open_page(browser, stack, user: str, **query) -> Page:
+    """A new browser context (its own storage, like another person's browser) on
+    http://127.0.0.1:<port>/?userId=<user>, connected."""
+    page = browser.new_context(viewport={"width": 900, "height": 560}).new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    qs = "&".join(f"{k}={v}" for k, v in {"userId": user, **query}.items())
+    page.goto(f"http://127.0.0.1:{stack.port}/?{qs}")
+    expect(page.locator("#status")).to_have_text("online")
+    return page
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+
+
+def start_with(page: Page, peer: str) -> None:
+    page.fill("#start-user", peer)
+    page.press("#start-user", "Enter")
+
+
+def test_two_users_chat_with_ticks_unread_badges_typing_and_content_that_stays_text(stack, browser, artifacts):
+    alice, bob = open_page(browser, stack, "alice"), open_page(browser, stack, "bob")
+    # Alice starts a conversation with bob by his user id and writes twice
+    start_with(alice, "bob")
+    send(alice, "hello bob")
+    send(alice, "are you there?")
+    # Bob's list shows the conversation with two unread; alice's ticks say delivered once
+    # bob's tab has confirmed them (markDelivered), not merely received
+    badge = bob.locator(".conversation[data-peer=alice] .badge")
+    expect(badge).to_have_text("2")
+    expect(alice.locator(".message.mine .ticks.delivered")).to_have_count(2)
+    # Bob opens it: the badge goes, alice's ticks turn to read
+    bob.click(".conversation[data-peer=alice]")
+    expect(badge).to_have_count(0)
+    expect(bob.locator(".message .text")).to_have_text(["hello bob", "are you there?"])
+    expect(alice.locator(".message.mine .ticks.read")).to_have_count(2)
+    # Bob types: alice sees it, and sees him online
+    bob.locator("#text").press_sequentially("yes, h")
+    expect(alice.locator("#typing")).to_have_text("bob is typing…")
+    expect(alice.locator("#presence")).to_have_text("online")
+    send(bob, "yes, here")
+    expect(alice.locator(".message:not(.mine) .text")).to_have_text(["yes, here"])
+    expect(alice.locator("#typing")).to_have_text("")
+    # A message that is HTML stays text: no element, no script
+    payload = "<img src=x onerror=\"document.title='pwned';window.pwned=1\"><b>bold?</b>"
+    send(alice, payload)
+    expect(bob.locator(".message .text").last).to_have_text(payload)
+    assert bob.locator("#messages img, #messages b, .conversation img").count() == 0
+    assert bob.evaluate("window.pwned") is None and bob.title() != "pwned"
+    # An error frame is put in words
+    alice.evaluate("state.socket.send(JSON.stringify({action: 'history', conversationId: 'not-yours'}))")
+    expect(alice.locator(".error").last).to_contain_text("Not allowed")
+    alice.screenshot(path=artifacts / "web-client-alice.png")
+    bob.screenshot(path=artifacts / "web-client-bob.png")
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_a_tab_that_was_away_gets_what_it_missed_pages_back_through_history_and_reconnects(stack, browser):
+    alice, bob = open_page(browser, stack, "alice"), open_page(browser, stack, "bob")
+    start_with(alice, "bob")
+    send(alice, "first")
+    expect(alice.locator(".ticks.delivered")).to_have_count(1)
+    # Bob's tab goes away; alice writes seven more, which are stored but not delivered
+    bob.context.close()
+    for i in range(1, 8):
+        send(alice, f"while away {i}")
+    expect(alice.locator(".ticks.sent")).to_have_count(7)
+    # Bob comes back in a new tab (three messages per history page): sync brings the seven,
+    # the badge counts all eight unread, and alice's ticks turn to delivered
+    bob = open_page(browser, stack, "bob", pageSize=3)
+    expect(bob.locator(".conversation[data-peer=alice] .badge")).to_have_text("8")
+    expect(alice.locator(".ticks.delivered")).to_have_count(8)
+    # Opening it pages back through history to the first message, in order, no repeats
+    bob.click(".conversation[data-peer=alice]")
+    earlier, clicks = bob.locator("#earlier"), 0
+    expect(earlier).to_be_visible()  # the newest page came, and there is more
+    while earlier.count():  # one older page per click, until the start of the conversation
+        cursor = bob.evaluate("state.history.get(state.open.id)")
+        earlier.click()
+        clicks += 1
+        bob.wait_for_function("cursor => state.history.get(state.open.id) !== cursor", arg=cursor)
+    assert clicks == 2  # eight messages, three a page
+    expected = ["first", *(f"while away {i}" for i in range(1, 8))]
+    expect(bob.locator(".message .text")).to_have_text(expected)
+    # The stack restarts (same port, same data): both tabs reconnect on their own and sync
+    stack.stop()
+    expect(bob.locator("#status")).to_have_text(re.compile("offline: reconnecting"), timeout=LONG)
+    stack.start()
+    expect(bob.locator("#status")).to_have_text("online", timeout=LONG)
+    expect(alice.locator("#status")).to_have_text("online", timeout=LONG)
+    send(alice, "after the restart")
+    expect(bob.locator(".message .text").last).to_have_text("after the restart")
+    # and a reload keeps the conversation: the list and history come from the server
+    bob.reload()
+    bob.click(".conversation[data-peer=alice]")
+    expect(bob.locator(".message .text").last).to_have_text("after the restart", timeout=LONG)
