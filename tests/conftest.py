@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from synth import cdk_synth, cli_environment
 
 for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE"):
     os.environ.pop(key, None)
@@ -26,24 +23,22 @@ os.environ.update(
 )
 
 
-def _synth_once(tmp_path_factory, auth: str) -> Path:
-    """`npx cdk synth -c auth=<auth>` into a folder the whole run shares: with
-    pytest-xdist (make test) the first worker to ask synthesizes it while the others
-    wait, so each configuration is synthesized once per run, not once per worker."""
+def _synth_once(tmp_path_factory, name: str, *args: str) -> Path:
+    """`npx cdk synth <args>` into a folder the whole run shares, its output kept in
+    stdout.txt beside it: with pytest-xdist (make test) the first worker to ask
+    synthesizes it while the others wait, so each is synthesized once per run."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the run's folder, above each worker's own
-    out, done = root / f"synth-{auth}" / "cdk.out", root / f"synth-{auth}.done"
-    with open(root / f"synth-{auth}.lock", "w") as lock:
+    out, done = root / f"synth-{name}" / "cdk.out", root / f"synth-{name}.done"
+    with open(root / f"synth-{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not done.exists():
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-            env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-            npx = shutil.which("npx", path=env["PATH"]) or "npx"
-            args = [npx, "--no-install", "cdk", "synth", "--quiet", "--no-notices", "-c", f"auth={auth}"]
-            args += ["-o", str(out)]
-            result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # noqa: S603
+            home = root / f"synth-{name}" / "home"
+            home.mkdir(parents=True, exist_ok=True)
+            result = cdk_synth(cli_environment(home), out, *args)
             assert result.returncode == 0, result.stderr[-3000:]
+            (out.parent / "stdout.txt").write_text(result.stdout)
             done.touch()
     return out
 
@@ -51,10 +46,11 @@ def _synth_once(tmp_path_factory, auth: str) -> Path:
 @pytest.fixture(scope="session")
 def dev_cdk_out(tmp_path_factory) -> Path:
     """cdk.out of `cdk synth -c auth=dev`, as `make local` runs it."""
-    return _synth_once(tmp_path_factory, "dev")
+    return _synth_once(tmp_path_factory, "dev", "--quiet", "-c", "auth=dev")
 
 
 @pytest.fixture(scope="session")
 def cognito_cdk_out(tmp_path_factory) -> Path:
-    """cdk.out of `cdk synth -c auth=cognito`, as `make local AUTH=token` runs it."""
-    return _synth_once(tmp_path_factory, "cognito")
+    """cdk.out of a plain `cdk synth` (cognito auth, the default), as `make local
+    AUTH=token` runs it; what it printed is in stdout.txt beside it."""
+    return _synth_once(tmp_path_factory, "default")

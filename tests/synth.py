@@ -1,8 +1,13 @@
-"""The synthesized template, built in-process once per context, with cdk.json's flags."""
+"""The synthesized template, built in-process once per context, with cdk.json's flags;
+and the real CLI, `npx cdk synth`, as the tests run it."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,3 +42,30 @@ def _synth(context_items: tuple) -> tuple:
 def synth(**context):
     """(stack, Template) for the given context overrides; cached."""
     return _synth(tuple(sorted(context.items())))
+
+
+def cli_environment(home: Path) -> dict[str, str]:
+    """The environment the tests run `npx cdk` in: no AWS variables and a HOME of its
+    own (no ~/.aws), so a synth can neither reach nor use a real account."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CDK_DEFAULT_ACCOUNT"}
+    env.update(
+        HOME=str(home),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        AWS_EC2_METADATA_DISABLED="true",
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        CDK_DISABLE_VERSION_CHECK="1",
+    )
+    return env
+
+
+def cdk_synth(env: dict[str, str], out: Path, *args: str) -> subprocess.CompletedProcess:
+    """`npx --no-install cdk synth --no-notices -o <out> <args>` in the checkout."""
+    npx = shutil.which("npx", path=env["PATH"]) or "npx"
+    return subprocess.run(  # noqa: S603 (the pinned CLI, our arguments)
+        [npx, "--no-install", "cdk", "synth", "--no-notices", "-o", str(out), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
