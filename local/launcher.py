@@ -25,6 +25,7 @@ class LocalStackProcess:
         self.cdk_out, self.state_dir, self.flags = cdk_out, state_dir, flags
         self.port, self.dynamodb_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
+        self._dynamodb = None  # dynamodb(): one client, made when first asked for
         self.log = state_dir / "stack.log"
         self._log_start = self.log.stat().st_size if self.log.exists() else 0
 
@@ -119,6 +120,13 @@ class LocalStackProcess:
         return self._get("/@local/events", **detail)
 
     def dynamodb(self):
+        """A boto3 client of this stack's DynamoDB server: one per stack object, as tests
+        poll with it (a new client costs tens of milliseconds of CPU)."""
+        if self._dynamodb is None:
+            self._dynamodb = self._new_dynamodb_client()
+        return self._dynamodb
+
+    def _new_dynamodb_client(self):
         import boto3
 
         return boto3.session.Session().client(
