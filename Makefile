@@ -63,8 +63,10 @@ lint: install
 	ruff check .
 	ruff format --check .
 
+# With bytecode caching on even where the environment turns it off: each pytest worker
+# and each local stack process otherwise compiles the project and rewrites the tests again.
 test: lint
-	pytest -n $(TEST_JOBS)
+	env -u PYTHONDONTWRITEBYTECODE pytest -n $(TEST_JOBS)
 
 synth: install
 	$(CDK) synth $(CDK_ARGS)
