@@ -262,16 +262,20 @@ def scan_design(connected: int, profile: Profile) -> dict[str, float]:
 CONNECTED = (10, 100, 1000)
 
 
-def measure() -> tuple[dict[str, Tally], Tally]:
+def measure(template: dict | None = None) -> tuple[dict[str, Tally], Tally]:
+    """Each profile's message lives and a session, counted on the handlers over moto, from
+    the dev-mode template (synthesized in-process if not given)."""
     import boto3
     from moto import mock_aws
 
     from harness import Chat
-    from synth import synth
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    template = synth(auth="dev")[1].to_json()
+    if template is None:
+        from synth import synth
+
+        template = synth(auth="dev")[1].to_json()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         chat = Chat(client, template)

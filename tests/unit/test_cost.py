@@ -9,8 +9,8 @@ from bench import cost
 
 
 @pytest.fixture(scope="module")
-def counted():
-    return cost.measure()
+def counted(dev_template):
+    return cost.measure(dev_template)
 
 
 def test_docs_cost_md_holds_the_tables_the_code_counts_today(counted):

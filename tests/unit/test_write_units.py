@@ -76,10 +76,8 @@ def test_the_meter_bills_the_item_and_each_index_entry_a_write_touches(meter, dy
 
 
 @pytest.fixture(scope="module")
-def figures():
-    from synth import synth
-
-    return measure(synth(auth="dev")[1].to_json())
+def figures(dev_template):
+    return measure(dev_template)
 
 
 def test_what_a_message_says_costs_once_and_its_status_changes_cost_the_same_at_any_size(figures):
