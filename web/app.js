@@ -28,6 +28,7 @@ const state = {
   open: null, // {id, peerId}: the conversation shown; id is null until the first ack names it
   outbox: new Map(), // messageId -> sendMessage frame not yet acknowledged (sent again on reconnect)
   toConfirm: new Set(), // messageIds to confirm with markDelivered
+  confirming: null, // the timer that sends them, a few at once
   typing: new Map(), // conversationId -> time the peer's last "start" came
   lastTypingSent: 0,
   presence: new Map(), // userId -> {online, lastSeen}
@@ -50,7 +51,7 @@ async function boot() {
   const user = params.get("userId");
   const token = params.get("token");
   if (token) return start(base, { token });
-  if (user && auth === "dev") return start(base, { userId: user });
+  if (user && auth !== "cognito") return start(base, { userId: user }); // (?url= and a stack deployed with auth=dev)
   if (user && auth === "cognito") return start(base, { userId: user, token: await localToken(user) });
   showLogin(base, auth);
 }
@@ -108,14 +109,22 @@ function connect() {
   const socket = new WebSocket(`${state.connectUrl}&ack=1`);
   state.socket = socket;
   setStatus("connecting…");
+  let opened = false;
   socket.onopen = () => {
+    opened = true;
     setStatus("online", true);
     // Always sync on (re)connect: messages sent while we were away, or while this
     // connection's handshake was completing, come only this way.
     state.syncing = true;
     send({ action: "sync" });
     for (const frame of state.outbox.values()) send(frame); // unacknowledged sends: same messageId, so no duplicate
-    if (state.open?.id) send({ action: "markRead", conversationId: state.open.id });
+    // What another device confirmed while we were away is not in sync, only in history:
+    // read each conversation's newest page again when it is (next) opened.
+    state.history.clear();
+    if (state.open?.id) {
+      send({ action: "markRead", conversationId: state.open.id });
+      send({ action: "history", conversationId: state.open.id, limit: PAGE_SIZE, requestId: "open" });
+    }
   };
   socket.onmessage = (event) => {
     let frame;
@@ -130,6 +139,10 @@ function connect() {
   socket.onclose = () => {
     if (state.socket !== socket) return;
     state.socket = null;
+    if (!opened && !state.attempt) {
+      // The browser does not say why a handshake failed: a refused token or user id is one reason.
+      showError("Could not connect. Either the server is not reachable, or it refused who you said you are (a bad or expired token).");
+    }
     // Back off: 0.5 s, 1, 2, 4 … up to 30 s, with jitter so a fleet does not reconnect in step.
     const delay = Math.min(30000, 500 * 2 ** state.attempt) * (0.5 + Math.random() / 2);
     state.attempt += 1;
@@ -192,7 +205,7 @@ function receive(message) {
     // Confirm once it is kept (here: in memory). At least once: it may come again, live and
     // from a sync; keep() ignores what it already has, but we confirm each time it comes.
     state.toConfirm.add(message.messageId);
-    queueMicrotask(confirm);
+    state.confirming ??= setTimeout(confirm, 50); // one markDelivered for a burst (a sync), not one per message
   }
   const conversation = conversationFor(message);
   if (!known) touch(state.messages.get(message.messageId));
@@ -204,10 +217,11 @@ function receive(message) {
 }
 
 function confirm() {
+  state.confirming = null;
   const ids = [...state.toConfirm].slice(0, 100); // at most 100 per frame
-  if (!ids.length || !send({ action: "markDelivered", messageIds: ids })) return;
+  if (!ids.length || !send({ action: "markDelivered", messageIds: ids })) return; // (unsent: sync brings them again)
   ids.forEach((id) => state.toConfirm.delete(id));
-  if (state.toConfirm.size) queueMicrotask(confirm);
+  if (state.toConfirm.size) confirm();
 }
 
 function keep(message) {
@@ -404,7 +418,7 @@ function renderThread() {
   $("typing").textContent = Date.now() - typingSince < TYPING_SHOWN_MS ? `${open.peerId} is typing…` : "";
 
   const shown = [...state.messages.values()]
-    .filter((m) => (open.id ? m.conversationId === open.id : !m.conversationId && m.peer === open.peerId))
+    .filter((m) => (m.conversationId ? m.conversationId === open.id : m.peer === open.peerId)) // (or not yet acked)
     .sort((a, b) => (a.sentAt > b.sentAt ? 1 : a.sentAt < b.sentAt ? -1 : 0)); // the server's order: sentAt
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;

@@ -3,7 +3,9 @@ the local stack that serves it: two browser contexts are two users."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 
 from playwright.sync_api import Page, expect
 
@@ -109,3 +111,29 @@ def test_a_tab_that_was_away_gets_what_it_missed_pages_back_through_history_and_
     bob.reload()
     bob.click(".conversation[data-peer=alice]")
     expect(bob.locator(".message .text").last).to_have_text("after the restart", timeout=LONG)
+
+
+def test_in_token_mode_the_page_signs_in_with_a_local_token_or_a_pasted_one_and_a_forged_one_gets_nowhere(
+    start_stack, cognito_cdk_out, browser
+):
+    stack = start_stack(cognito_cdk_out)
+    # ?userId= on the local stack in token mode: the page asks the local issuer for a token
+    alice = open_page(browser, stack, "alice")
+    # ?url= as for a deployed stack: the page asks for a token; bob pastes his (make token USER=bob)
+    bob = browser.new_context().new_page()
+    bob.goto(f"http://127.0.0.1:{stack.port}/?url=ws://127.0.0.1:{stack.port}/production")
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/@local/token?userId=bob") as reply:  # noqa: S310
+        token = json.load(reply)["token"]
+    bob.fill("#login-token", token)
+    bob.click("#login button")
+    expect(bob.locator("#status")).to_have_text("online")
+    expect(bob.locator("#me")).to_have_text("bob")
+    start_with(alice, "bob")
+    send(alice, "signed in")
+    expect(bob.locator(".conversation[data-peer=alice] .badge")).to_have_text("1")
+    # A token signed by someone else is refused at connect, and the page says so
+    mallory = browser.new_context().new_page()
+    header, claims, _ = token.split(".")
+    mallory.goto(f"http://127.0.0.1:{stack.port}/?token={header}.{claims}.forged")
+    expect(mallory.locator(".error")).to_contain_text("Could not connect")
+    expect(mallory.locator("#status")).to_have_text(re.compile("offline: reconnecting"))
