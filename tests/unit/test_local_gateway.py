@@ -10,6 +10,7 @@ import struct
 
 import aiohttp
 import websockets
+from aiohttp import web
 
 from local.gateway import Gateway
 from local.lambda_pool import InvocationError
@@ -153,3 +154,27 @@ def test_a_client_that_resets_during_the_handshake_still_gets_its_disconnect():
     asyncio.run(scenario())
     [connect], [disconnect] = functions["$connect"].events, functions["$disconnect"].events
     assert connect["requestContext"]["connectionId"] == disconnect["requestContext"]["connectionId"]
+
+
+def test_a_plain_get_of_the_root_gets_the_web_client_and_of_the_stage_426_as_on_api_gateway():
+    api = WebSocketApi("$request.body.action", "production", {"$default": "x"})
+    port = free_port()
+
+    async def page(request):
+        return web.Response(text="<!doctype html>the page", content_type="text/html")
+
+    async def scenario():
+        gateway = Gateway(api, {"$default": Fn(lambda e: None)}, port=port, page=page)
+        await gateway.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/?userId=alice") as root:
+                    assert (root.status, await root.text()) == (200, "<!doctype html>the page")
+                async with http.get(f"http://127.0.0.1:{port}/production") as stage:
+                    assert stage.status == 426
+            async with websockets.connect(f"ws://127.0.0.1:{port}/?userId=a") as ws:  # / still upgrades
+                await ws.send(json.dumps({"action": "anything"}))
+        finally:
+            await gateway.stop()
+
+    asyncio.run(scenario())
