@@ -15,6 +15,7 @@ const RANK = { pending: 0, sent: 1, delivered: 2, read: 3 }; // statuses only mo
 const TYPING_EVERY_MS = 3000; // resend typing "start" this often while typing...
 const TYPING_SHOWN_MS = 6000; // ...and treat a "start" older than this as stopped
 const PRESENCE_EVERY_MS = 15000; // presence is not pushed: poll it for the open conversation
+const FRAME_LIMIT = 32 * 1024; // API Gateway closes the socket (1009) on a larger frame: never send one
 
 const state = {
   me: null,
@@ -27,6 +28,7 @@ const state = {
   history: new Map(), // conversationId -> cursor of the next older page, or null at the start
   open: null, // {id, peerId}: the conversation shown; id is null until the first ack names it
   outbox: new Map(), // messageId -> sendMessage frame not yet acknowledged (sent again on reconnect)
+  resending: false, // sending the outbox again, one after another
   toConfirm: new Set(), // messageIds to confirm with markDelivered
   confirming: null, // the timer that sends them, a few at once
   typing: new Map(), // conversationId -> time the peer's last "start" came
@@ -117,7 +119,10 @@ function connect() {
     // connection's handshake was completing, come only this way.
     state.syncing = true;
     send({ action: "sync" });
-    for (const frame of state.outbox.values()) send(frame); // unacknowledged sends: same messageId, so no duplicate
+    // Unacknowledged sends go again (same messageId, so no duplicate), one at a time, each
+    // after the ack of the one before, so the server stores them in the order written.
+    state.resending = state.outbox.size > 0;
+    resendNext();
     // What another device confirmed while we were away is not in sync, only in history:
     // read each conversation's newest page again when it is (next) opened.
     state.history.clear();
@@ -168,6 +173,7 @@ function handle(frame) {
       return receive(data);
     case "ack": // our send is stored; a retry gets the stored status, so keep the highest
       state.outbox.delete(data.messageId);
+      if (state.resending) resendNext();
       update(data.messageId, { status: data.status, sentAt: data.sentAt, conversationId: data.conversationId });
       return touch(state.messages.get(data.messageId));
     case "receipt":
@@ -180,7 +186,7 @@ function handle(frame) {
       state.syncing = false;
       return send({ action: "conversations", limit: 100, requestId: "list" }); // the unread counts, now settled
     case "messageDeleted":
-      return update(data.messageId, { isDeleted: true, content: undefined });
+      return deleted(data);
     case "conversations":
       return listed(data.conversations);
     case "history":
@@ -196,6 +202,24 @@ function handle(frame) {
     default: // API Gateway's own frame when a function fails: {"message": "Internal server error", ...}
       if (frame.message) return showError(`The server failed to handle a frame (${frame.message}).`);
   }
+}
+
+function resendNext() {
+  const [first] = state.outbox.values();
+  state.resending = Boolean(first);
+  if (first) send(first);
+}
+
+function deleted({ messageId, conversationId }) {
+  const message = state.messages.get(messageId);
+  const conversation = state.conversations.get(conversationId);
+  // a deleted message leaves the unread count (the server's count does the same)
+  if (message && !message.isDeleted && message.recipientId === state.me && message.status !== "read" && conversation) {
+    conversation.unread = Math.max(0, conversation.unread - 1);
+  }
+  update(messageId, { isDeleted: true });
+  // its words go from every reply quoting it, whether or not we hold the message itself
+  for (const reply of state.messages.values()) if (reply.replyToMessageId === messageId) delete reply.replyToContent;
 }
 
 function receive(message) {
@@ -241,7 +265,6 @@ function update(messageId, fields) {
   if (message.isDeleted) {
     delete message.content; // drop the words wherever they are kept: the message, and replies quoting it
     delete message.replyToContent;
-    for (const reply of state.messages.values()) if (reply.replyToMessageId === messageId) delete reply.replyToContent;
   }
   if (state.open && !state.open.id && message.conversationId && peerOf(message) === state.open.peerId) {
     state.open.id = message.conversationId; // the ack named the pair's conversation
@@ -287,6 +310,7 @@ function refused({ code, message, messageId }) {
     setTimeout(() => state.outbox.has(messageId) && send(state.outbox.get(messageId)), 1000);
   } else if (state.outbox.delete(messageId)) {
     update(messageId, { failed: true });
+    if (state.resending) resendNext();
   }
   showError(`${words[code] || code}: ${message}`);
 }
@@ -343,6 +367,10 @@ function sendText(content) {
   const messageId = crypto.randomUUID();
   const frame = { action: "sendMessage", messageId, recipientId: state.open.peerId, content };
   if (state.open.id) frame.conversationId = state.open.id;
+  if (new TextEncoder().encode(JSON.stringify(frame)).length > FRAME_LIMIT) {
+    showError("That message is too long to send: make it shorter."); // (the server's own limit is lower)
+    return false;
+  }
   state.outbox.set(messageId, frame);
   state.messages.set(messageId, {
     messageId, conversationId: state.open.id, peer: state.open.peerId, senderId: state.me,
@@ -351,6 +379,7 @@ function sendText(content) {
   send(frame); // if the socket is down, it goes on reconnect
   if (state.open.id) send({ action: "typing", conversationId: state.open.id, state: "stop" });
   state.lastTypingSent = 0;
+  return true;
 }
 
 function typed() {
@@ -461,8 +490,7 @@ $("composer").onsubmit = (event) => {
   event.preventDefault();
   const content = $("text").value;
   if (!content.trim() || !state.open) return;
-  sendText(content);
-  $("text").value = "";
+  if (sendText(content)) $("text").value = "";
   render();
 };
 $("text").oninput = typed;

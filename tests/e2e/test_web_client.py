@@ -64,6 +64,11 @@ def test_two_users_chat_with_ticks_unread_badges_typing_and_content_that_stays_t
     expect(bob.locator(".message .text").last).to_have_text(payload)
     assert bob.locator("#messages img, #messages b, .conversation img").count() == 0
     assert bob.evaluate("window.pwned") is None and bob.title() != "pwned"
+    # A message too long for one frame is refused on the page, and the connection lives on
+    send(alice, "x" * 40_000)
+    expect(alice.locator(".error").last).to_contain_text("too long")
+    send(alice, "still here")
+    expect(bob.locator(".message .text").last).to_have_text("still here")
     # An error frame is put in words
     alice.evaluate("state.socket.send(JSON.stringify({action: 'history', conversationId: 'not-yours'}))")
     expect(alice.locator(".error").last).to_contain_text("Not allowed")
