@@ -57,7 +57,7 @@ async def run(args) -> int:
         f"  DynamoDB (dynalite): {stack.db.endpoint}, data in {args.state_dir / 'dynamodb'}\n"
         f"  @connections API:    http://{args.host}:{args.port}/{stack.gateway.api.stage}/@connections/{{id}}\n"
         f"  Push events:         http://{args.host}:{args.port}{LIST_PATH} (each is printed here too)\n"
-        f"Web client:          http://{args.host}:{args.port}/ (open it in two tabs)\n"
+        f"  Web client:          http://{args.host}:{args.port}/ (open it in two tabs)\n"
         f"Try:  {try_line}\n"
         f"Ctrl-C stops everything.",
         flush=True,

@@ -44,8 +44,19 @@ class LocalIssuer:
             key_file.chmod(0o600)
 
     def routes(self) -> list[web.RouteDef]:
-        """Where the connect function fetches the keys: the issuer URL's JWKS path."""
-        return [web.get(f"/{POOL_PATH}/.well-known/jwks.json", self._serve_jwks)]
+        """Where the connect function fetches the keys (the issuer URL's JWKS path), and
+        where the web client gets a token (/@local/token?userId=, not part of AWS)."""
+        return [
+            web.get(f"/{POOL_PATH}/.well-known/jwks.json", self._serve_jwks),
+            web.get("/@local/token", self._serve_token),
+        ]
+
+    async def _serve_token(self, request: web.Request) -> web.Response:
+        """A token as `make token USER=<id>` prints, so the web client can sign in locally."""
+        user = request.query.get("userId", "")
+        if not 1 <= len(user) <= 128:  # the connect function checks the rest, as for any token
+            return web.Response(status=400, text="give ?userId=<1 to 128 characters>\n")
+        return web.json_response({"token": self.token(user)})
 
     async def _serve_jwks(self, request: web.Request) -> web.Response:
         return web.json_response(self.jwks())

@@ -138,7 +138,6 @@ class LocalStack:
                 web.get("/@local/in-flight", self._serve_in_flight),
                 *self.buses.routes(),
                 *(self.issuer.routes() if self.issuer else []),
-                *([web.get("/@local/token", self._serve_token)] if self.issuer else []),
             ],
             log=self.log,
         )
@@ -152,14 +151,6 @@ class LocalStack:
     async def _serve_config(self, request: web.Request) -> web.Response:
         """Not part of API Gateway: what the web client needs to connect here."""
         return web.json_response({"auth": self.auth_mode, "stage": self.gateway.api.stage})
-
-    async def _serve_token(self, request: web.Request) -> web.Response:
-        """Not part of API Gateway, and only in token mode: a token from the local issuer,
-        as `make token USER=<id>` prints, so the web client can sign in locally."""
-        user = request.query.get("userId", "")
-        if not 1 <= len(user) <= 128:  # the connect function checks the rest, as for any token
-            return web.Response(status=400, text="give ?userId=<1 to 128 characters>\n")
-        return web.json_response({"token": self.issuer.token(user)})
 
     async def _serve_stats(self, request: web.Request) -> web.Response:
         """Not part of API Gateway: per route, the invocations, the AWS API calls they

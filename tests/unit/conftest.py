@@ -1,31 +1,23 @@
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import boto3
 import pytest
 from moto import mock_aws
 
 from harness import Chat
-
-
-def template_in(cdk_out: Path) -> dict:
-    """The stack's template from a cdk.out (it holds one stack)."""
-    [path] = cdk_out.glob("*.template.json")
-    return json.loads(path.read_text())
+from local.template import load_assembly
 
 
 @pytest.fixture(scope="session")
 def dev_template(dev_cdk_out) -> dict:
     """The template `cdk synth -c auth=dev` makes: the run's shared synth (tests/conftest.py)."""
-    return template_in(dev_cdk_out)
+    return load_assembly(dev_cdk_out)[1]
 
 
 @pytest.fixture(scope="session")
 def cognito_template(cognito_cdk_out) -> dict:
     """The template a plain `cdk synth` makes (cognito auth, the default)."""
-    return template_in(cognito_cdk_out)
+    return load_assembly(cognito_cdk_out)[1]
 
 
 @pytest.fixture(scope="session")
