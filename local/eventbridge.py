@@ -137,6 +137,9 @@ class EventBuses:
         self.log(_one_line(f"event {event['detail-type']} on {name}: {json.dumps(detail, ensure_ascii=False)}"))
         return {"EventId": event["id"]}
 
+    def clear(self) -> None:
+        self.events.clear()
+
     async def list_events(self, request: web.Request) -> web.Response:
         wanted = dict(request.query)
         return web.json_response([e for e in self.events if _matches(e["detail"], wanted)])

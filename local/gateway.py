@@ -112,14 +112,19 @@ class Gateway:
 
     async def stop(self) -> None:
         """Close every connection (each runs $disconnect), then stop serving."""
+        await self.close_all(WSCloseCode.GOING_AWAY, b"Going away")
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def close_all(self, code: int, message: bytes) -> None:
+        """Close every connection with this code, and wait until each one's frames and
+        $disconnect have run."""
         for conn in list(self.connections.values()):
-            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
+            await conn.ws.close(code=code, message=message)
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=10)
         if self._frames:
             await asyncio.wait(self._frames, timeout=10)
-        if self._runner:
-            await self._runner.cleanup()
 
     def _open_connection(self, connection_id: str) -> Connection | None:
         conn = self.connections.get(connection_id)

@@ -170,6 +170,13 @@ class FunctionPool:
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.containers))
 
+    async def reset(self) -> None:
+        """Cold again, with no figures: every container stopped, then one started, as at start."""
+        await self.stop()
+        for container in self.containers:
+            container.stats.clear()
+        await self.start()
+
     def stats(self) -> dict[str, dict[str, float]]:
         """Per route key: invocations, the AWS calls they made, the capacity units and the
         CPU time they used, summed over containers."""

@@ -96,6 +96,16 @@ class LocalStackProcess:
         with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (a local http URL)
             return json.load(reply)
 
+    def reset(self) -> None:
+        """POST /@local/reset: as fresh as a new start, on the same process (local/stack.py)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/@local/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310 (a local http URL)
+            reply.read()
+
+    def log_from_here(self) -> None:
+        """log_text() reads what is logged from now on only."""
+        self._log_start = self.log.stat().st_size
+
     def stats(self) -> dict:
         """Per route: invocations, AWS calls, DynamoDB's capacity units and CPU time
         (the gateway's /@local/stats)."""

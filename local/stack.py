@@ -12,7 +12,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from . import template as t
 from .dynamodb import Dynalite
@@ -61,6 +61,9 @@ class LocalStack:
         self.auth_mode = "dev"
         self.table_names: dict[str, str] = {}
         self.buses = EventBuses((), REGION, log)
+        self.template: dict = {}
+        self._dynamodb = None  # a boto3 client of the local DynamoDB server, made when first needed
+        self._resetting = asyncio.Lock()
 
     @property
     def url(self) -> str:
@@ -83,6 +86,7 @@ class LocalStack:
 
     async def _start(self, template: dict, api: t.WebSocketApi, specs: dict) -> None:
         await self.db.start()
+        self.template = template
         self.table_names = await asyncio.to_thread(self._create_tables, template)
         refs, attributes = {**self.table_names, **t.aws_refs(template, REGION, "local")}, {}
         self.buses = EventBuses(t.event_buses(template).values(), REGION, self.log)
@@ -136,6 +140,7 @@ class LocalStack:
                 web.get("/@local/config", self._serve_config),
                 web.get("/@local/stats", self._serve_stats),
                 web.get("/@local/in-flight", self._serve_in_flight),
+                web.post("/@local/reset", self._serve_reset),
                 *self.buses.routes(),
                 *(self.issuer.routes() if self.issuer else []),
             ],
@@ -171,17 +176,42 @@ class LocalStack:
         running = sum(pool.in_flight for pool in self.pools.values())
         return web.json_response({"frames": queued, "invocations": running})
 
-    def _create_tables(self, template: dict) -> dict[str, str]:
-        import boto3
+    async def _serve_reset(self, request: web.Request) -> web.Response:
+        """Not part of API Gateway: back to a fresh start without a restart, for an app's
+        own test suite (and ours) to start each test from nothing."""
+        async with self._resetting:
+            await self.reset()
+        return web.json_response({"reset": True})
 
-        client = boto3.session.Session().client(
-            "dynamodb",
-            endpoint_url=self.db.endpoint,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
+    async def reset(self) -> None:
+        """What `--fresh` and a restart would give, without the restart: every connection
+        closed (1012, service restart; each runs $disconnect first), then every table
+        emptied, every function cold, and no stats or push events kept."""
+        await self.gateway.close_all(WSCloseCode.SERVICE_RESTART, b"Local stack reset")
+        self.buses.clear()
+        await asyncio.gather(
+            asyncio.to_thread(self._create_tables, self.template, fresh=True),
+            *(pool.reset() for pool in self.pools.values()),
         )
-        return t.create_tables(client, template, lambda logical_id: logical_id, self.log)
+        self.log("reset: every connection closed, every table emptied, every function cold")
+
+    def _create_tables(self, template: dict, fresh: bool = False) -> dict[str, str]:
+        """The template's tables; fresh: dropped first, so they are empty."""
+        if self._dynamodb is None:
+            import boto3
+
+            self._dynamodb = boto3.session.Session().client(
+                "dynamodb",
+                endpoint_url=self.db.endpoint,
+                region_name=REGION,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
+            )
+        if fresh:
+            for name in self.table_names.values():
+                self._dynamodb.delete_table(TableName=name)
+                self._dynamodb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 0.05})
+        return t.create_tables(self._dynamodb, template, lambda logical_id: logical_id, self.log)
 
     async def stop(self) -> None:
         if self.gateway:

@@ -1,6 +1,11 @@
 """End-to-end: the real local stack (`python -m local run`, as `make local` starts it)
 on free ports, driven by real WebSocket clients. Every process is stopped at teardown,
-even when a test fails, and a leftover process fails the test run."""
+even when a test fails, and a leftover process fails the test run.
+
+`stack` is one process per pytest worker, reset before each test (POST /@local/reset:
+no connection, empty tables, every function cold, no figures), as fresh as a new start
+for about a third of its CPU. A test that stops, kills or restarts the stack, or needs
+flags, starts its own with `start_stack(cdk_out, *flags)`."""
 
 from __future__ import annotations
 
@@ -56,9 +61,24 @@ def start_stack(tmp_path, dev_cdk_out):
         stack.stop()
 
 
+@pytest.fixture(scope="session")
+def _shared_stack(tmp_path_factory, dev_cdk_out):
+    stacks = [RunningStack(dev_cdk_out, tmp_path_factory.mktemp("shared-stack")).start()]
+    yield stacks
+    stacks[-1].stop()
+
+
 @pytest.fixture
-def stack(start_stack) -> RunningStack:
-    return start_stack()
+def stack(_shared_stack) -> RunningStack:
+    """This worker's dev-mode stack, reset; started again if a test left it dead."""
+    shared = _shared_stack[-1]
+    if shared.proc.poll() is not None:
+        shared.stop()
+        shared = RunningStack(shared.cdk_out, shared.state_dir.parent / f"{shared.state_dir.name}-again").start()
+        _shared_stack.append(shared)
+    shared.reset()
+    shared.log_from_here()
+    return shared
 
 
 @pytest.fixture

@@ -110,6 +110,7 @@ def test_read_receipts_and_delete(stack):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_ten_concurrent_sends_of_one_message_store_it_once_and_deliver_it_once(start_stack):
     stack = start_stack(None, "--workers", "4")  # four message-function workers: real concurrency
 
@@ -135,6 +136,7 @@ def test_ten_concurrent_sends_of_one_message_store_it_once_and_deliver_it_once(s
     assert stack.dynamodb().scan(TableName=messages, Select="COUNT")["Count"] == 1  # test-only look
 
 
+@pytest.mark.slow
 def test_every_error_code_over_the_wire(stack):
     async def scenario():
         alice, mallory = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "mallory")
@@ -204,8 +206,11 @@ def _age_connections(stack, seconds: int) -> None:
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dead", ["bob", "alice"], ids=["recipient's device", "sender's other device"])
-def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(stack, dead):
+def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(start_stack, dead):
+    stack = start_stack()  # its own: it kills it
+
     # Given a connection row that outlives its connection (the stack crashed: no close frame, no $disconnect)
     async def before():
         await Client.connect(stack.url, dead)
@@ -232,7 +237,10 @@ def test_a_dead_connection_is_cleaned_up_by_410_and_the_message_waits_for_sync(s
     run(after())
 
 
-def test_a_restart_loses_no_stored_message(stack):
+@pytest.mark.slow
+def test_a_restart_loses_no_stored_message(start_stack):
+    stack = start_stack()  # its own: it restarts it
+
     async def send_all():
         alice = await Client.connect(stack.url, "alice")
         for i in range(5):
@@ -253,7 +261,10 @@ def test_a_restart_loses_no_stored_message(stack):
     run(receive_all())
 
 
-def test_ctrl_c_closes_every_connection_and_runs_disconnect_for_each(stack):
+@pytest.mark.slow
+def test_ctrl_c_closes_every_connection_and_runs_disconnect_for_each(start_stack):
+    stack = start_stack()  # its own: it stops it
+
     async def scenario():
         # Given two users connected
         alice, bob = await Client.connect(stack.url, "alice"), await Client.connect(stack.url, "bob")
@@ -341,6 +352,33 @@ def test_token_mode_accepts_a_good_token_and_refuses_a_bad_one(start_stack, cogn
     run(scenario())
 
 
+def test_a_reset_leaves_nothing_of_what_came_before(stack):
+    async def scenario():
+        # Given alice connected, and a message to bob (offline) stored and put on the bus
+        alice = await Client.connect(stack.url, "alice")
+        await alice.send(send_frame("m1", "bob"))
+        assert (await alice.next("ack"))["data"]["status"] == "sent"
+        await until(lambda: stack.push_events(recipientId="bob"), what="the push event for bob")
+        # When the stack is reset (POST /@local/reset), as an app's test suite would between tests
+        await asyncio.to_thread(stack.reset)
+        # Then alice was told the service restarts, and her $disconnect ran before the tables emptied
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await alice.next(timeout=5)
+        assert closed.value.rcvd.code == 1012
+        log = stack.log_text()
+        assert '"disconnected"' in log and log.index('"disconnected"') < log.index("reset: every connection closed")
+        # and nothing is left: no connection, no figures, no push event, no message to sync
+        assert (connection_ids(stack), stack.stats(), stack.push_events()) == ([], {}, [])
+        bob = await Client.connect(stack.url, "bob")
+        assert await bob.synced() == ([], {"count": 0, "more": False})
+        # and the stack serves as before
+        alice = await Client.connect(stack.url, "alice")
+        await alice.send(send_frame("m1", "bob"))
+        assert (await bob.next("message"))["data"]["messageId"] == "m1"
+
+    run(scenario())
+
+
 def test_nothing_listens_after_the_stack_stops(start_stack):
     stack = start_stack()
     stack.stop()
@@ -378,6 +416,7 @@ def test_a_longest_reply_to_a_longest_message_crosses_the_gateway(stack):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_reconnecting_under_a_stream_of_sends_orphans_no_connection(stack):
     # Given alice streaming messages to bob as fast as her acks come back
     async def scenario():

@@ -7,7 +7,10 @@ import json
 import re
 import urllib.request
 
+import pytest
 from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.slow
 
 LONG = 15_000  # ms: what may take a reconnect (backoff) or a sync to show
 
@@ -77,7 +80,8 @@ def test_two_users_chat_with_ticks_unread_badges_typing_and_content_that_stays_t
     assert alice.errors == [] and bob.errors == []
 
 
-def test_a_tab_that_was_away_gets_what_it_missed_pages_back_through_history_and_reconnects(stack, browser):
+def test_a_tab_that_was_away_gets_what_it_missed_pages_back_through_history_and_reconnects(start_stack, browser):
+    stack = start_stack()  # its own: it restarts it
     alice, bob = open_page(browser, stack, "alice"), open_page(browser, stack, "bob")
     start_with(alice, "bob")
     send(alice, "first")
