@@ -65,8 +65,10 @@ lint: install
 
 # With bytecode caching on even where the environment turns it off: each pytest worker
 # and each local stack process otherwise compiles the project and rewrites the tests again.
+# --maxschedchunk 1: each worker takes the next test when it is free, so the slow ones,
+# collected first (tests/conftest.py), spread over the workers and none is left for the end.
 test: lint
-	env -u PYTHONDONTWRITEBYTECODE pytest -n $(TEST_JOBS)
+	env -u PYTHONDONTWRITEBYTECODE pytest -n $(TEST_JOBS) --maxschedchunk 1
 
 synth: install
 	$(CDK) synth $(CDK_ARGS)

@@ -23,9 +23,16 @@ os.environ.update(
 )
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked slow first, the rest in their order: pytest-xdist hands tests out in
+    this order, so the long ones start early on every worker and the run ends on short
+    ones, not on a soak that started last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def _synth_once(tmp_path_factory, name: str, *args: str) -> Path:
-    """`npx cdk synth <args>` into a folder the whole run shares, its output kept in
-    stdout.txt beside it: with pytest-xdist (make test) the first worker to ask
+    """`npx cdk synth <args>` into a folder the whole run shares, what it printed kept in
+    stdout.txt and stderr.txt beside it: with pytest-xdist (make test) the first worker to ask
     synthesizes it while the others wait, so each is synthesized once per run."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -39,18 +46,20 @@ def _synth_once(tmp_path_factory, name: str, *args: str) -> Path:
             result = cdk_synth(cli_environment(home), out, *args)
             assert result.returncode == 0, result.stderr[-3000:]
             (out.parent / "stdout.txt").write_text(result.stdout)
+            (out.parent / "stderr.txt").write_text(result.stderr)
             done.touch()
     return out
 
 
 @pytest.fixture(scope="session")
 def dev_cdk_out(tmp_path_factory) -> Path:
-    """cdk.out of `cdk synth -c auth=dev`, as `make local` runs it."""
+    """cdk.out of `cdk synth -c auth=dev`, as `make local` runs it; what it printed is in
+    stdout.txt and stderr.txt beside it."""
     return _synth_once(tmp_path_factory, "dev", "--quiet", "-c", "auth=dev")
 
 
 @pytest.fixture(scope="session")
 def cognito_cdk_out(tmp_path_factory) -> Path:
     """cdk.out of a plain `cdk synth` (cognito auth, the default), as `make local
-    AUTH=token` runs it; what it printed is in stdout.txt beside it."""
+    AUTH=token` runs it; what it printed is in stdout.txt and stderr.txt beside it."""
     return _synth_once(tmp_path_factory, "default")

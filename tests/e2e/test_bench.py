@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import bench
+
+pytestmark = pytest.mark.slow
 
 
 def warm(operations: dict) -> dict:

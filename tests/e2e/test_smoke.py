@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from bench.smoke import main
 
 
@@ -21,6 +23,7 @@ def test_make_smoke_passes_on_the_local_stack_in_dev_mode(stack, capsys):
     assert out.count(" pass\n") == 6 and "FAIL" not in out and "left behind" in out
 
 
+@pytest.mark.slow
 def test_make_smoke_passes_on_the_local_stack_in_token_mode(start_stack, cognito_cdk_out, capsys):
     stack = start_stack(cognito_cdk_out)
     assert main(["--url", stack.url, "--token-a", token(stack, "smoke-a"), "--token-b", token(stack, "smoke-b")]) == 0

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import soak
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_small_soak_with_drops_and_vanishing_devices_loses_nothing_and_tells_each_sender_once(dev_cdk_out, tmp_path):

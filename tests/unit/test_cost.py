@@ -13,6 +13,7 @@ def counted(dev_template):
     return cost.measure(dev_template)
 
 
+@pytest.mark.slow
 def test_docs_cost_md_holds_the_tables_the_code_counts_today(counted):
     found, session = counted
     assert cost.documented(cost.DOC.read_text()) == cost.tables(found, session), "run make cost"

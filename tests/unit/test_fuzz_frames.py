@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -107,6 +108,7 @@ def _count_writes_that_happened(counter: Counter):
 
 
 # derandomize: the same 2,000 frames on every run, so CI never flakes on a new draw
+@pytest.mark.slow
 @settings(
     max_examples=2000,
     deadline=None,
