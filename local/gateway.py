@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from dataclasses import dataclass, field
 
@@ -98,6 +99,9 @@ class Gateway:
         self._handlers: set[asyncio.Task] = set()
         self._frames: set[asyncio.Task] = set()  # frames being handled, when not ordered
         self._runner: web.AppRunner | None = None
+        self._accepting = asyncio.Event()  # cleared while paused(): new connections wait
+        self._accepting.set()
+        self._dropping = False  # True while paused(): frames are dropped
 
     async def start(self) -> None:
         app = web.Application(client_max_size=self.max_frame_bytes * 2)
@@ -113,18 +117,38 @@ class Gateway:
     async def stop(self) -> None:
         """Close every connection (each runs $disconnect), then stop serving."""
         await self.close_all(WSCloseCode.GOING_AWAY, b"Going away")
+        if self._frames:
+            await asyncio.wait(self._frames, timeout=10)
         if self._runner:
             await self._runner.cleanup()
 
     async def close_all(self, code: int, message: bytes) -> None:
-        """Close every connection with this code, and wait until each one's frames and
-        $disconnect have run."""
-        for conn in list(self.connections.values()):
-            await conn.ws.close(code=code, message=message)
-        if self._handlers:
-            await asyncio.wait(self._handlers, timeout=10)
-        if self._frames:
-            await asyncio.wait(self._frames, timeout=10)
+        """Close every connection with this code, and wait until each one's $disconnect
+        has run (10 s at most). One whose $connect or handshake was under way is closed
+        once it is open."""
+        deadline = asyncio.get_running_loop().time() + 10
+        while self._handlers and asyncio.get_running_loop().time() < deadline:
+            opened = [conn.ws for conn in self.connections.values() if not conn.ws.closed]
+            await asyncio.gather(*(ws.close(code=code, message=message) for ws in opened))
+            await asyncio.wait(self._handlers, timeout=0.05)
+
+    @contextlib.asynccontextmanager
+    async def paused(self, code: int, message: bytes):
+        """For a reset of what lies behind the gateway: every connection closed (each runs
+        $disconnect), every frame not yet handled dropped and those under way cancelled
+        (stop the functions before anything else), and new connections held before
+        $connect until the block ends."""
+        self._accepting.clear()
+        self._dropping = True
+        try:
+            for task in list(self._frames):
+                task.cancel()
+            await self.close_all(code, message)
+            await asyncio.gather(*self._frames, return_exceptions=True)
+            yield
+        finally:
+            self._dropping = False
+            self._accepting.set()
 
     def _open_connection(self, connection_id: str) -> Connection | None:
         conn = self.connections.get(connection_id)
@@ -141,6 +165,15 @@ class Gateway:
             if self.page and request.path == "/":
                 return await self.page(request)
             return web.Response(status=426, text="This is a WebSocket endpoint: connect with a WebSocket client\n")
+        await self._accepting.wait()  # during a reset, a new connection waits for it to end
+        task = asyncio.current_task()
+        self._handlers.add(task)  # from $connect on, so close_all() waits for it too
+        try:
+            return await self._connection(request, ws)
+        finally:
+            self._handlers.discard(task)
+
+    async def _connection(self, request: web.Request, ws: web.WebSocketResponse) -> web.StreamResponse:
         conn_id = new_id()
         client = Client(request.remote or "127.0.0.1", request.headers.get("User-Agent", ""), dict(request.headers))
         if "$connect" in self.routes:
@@ -161,31 +194,26 @@ class Gateway:
                 return web.Response(status=int(status), text=f"{(result or {}).get('body') or 'Forbidden'}\n")
 
         conn = Connection(conn_id, ws, client)
-        task = asyncio.current_task()
-        self._handlers.add(task)
+        if self.handshake_delay_s:  # the connection exists, but is not postable yet
+            await asyncio.sleep(self.handshake_delay_s)
         try:
-            if self.handshake_delay_s:  # the connection exists, but is not postable yet
-                await asyncio.sleep(self.handshake_delay_s)
-            try:
-                await ws.prepare(request)
-            except ConnectionError:  # the client left during the handshake: $connect ran, so $disconnect does
-                conn.open = False
-                await self._disconnect(conn)
-                return ws
-            self.connections[conn_id] = conn
-            writing = asyncio.create_task(self._write_frames(conn))
-            processing = asyncio.create_task(self._process_frames(conn))
-            try:
-                await self._read_frames(conn)
-            finally:
-                conn.open = False
-                self.connections.pop(conn_id, None)
-                await conn.inbox.put(None)
-                await processing
-                writing.cancel()
-                await self._disconnect(conn)
+            await ws.prepare(request)
+        except ConnectionError:  # the client left during the handshake: $connect ran, so $disconnect does
+            conn.open = False
+            await self._disconnect(conn)
+            return ws
+        self.connections[conn_id] = conn
+        writing = asyncio.create_task(self._write_frames(conn))
+        processing = asyncio.create_task(self._process_frames(conn))
+        try:
+            await self._read_frames(conn)
         finally:
-            self._handlers.discard(task)
+            conn.open = False
+            self.connections.pop(conn_id, None)
+            await conn.inbox.put(None)
+            await processing
+            writing.cancel()
+            await self._disconnect(conn)
         return ws
 
     async def _write_frames(self, conn: Connection) -> None:
@@ -236,6 +264,8 @@ class Gateway:
             task.add_done_callback(self._frames.discard)
 
     async def _serve_frame(self, conn: Connection, body: str, is_base64: bool) -> None:
+        if self._dropping:  # a reset is under way: as a restart would, it loses the frame
+            return
         try:
             await self._process_frame(conn, body, is_base64)
         except Exception as exc:  # a bug here must not silently stop the connection

@@ -186,14 +186,15 @@ class LocalStack:
     async def reset(self) -> None:
         """What `--fresh` and a restart would give, without the restart: every connection
         closed (1012, service restart; each runs $disconnect first), then every table
-        emptied, every function cold, and no stats or push events kept."""
-        await self.gateway.close_all(WSCloseCode.SERVICE_RESTART, b"Local stack reset")
-        self.buses.clear()
-        await asyncio.gather(
-            asyncio.to_thread(self._create_tables, self.template, fresh=True),
-            *(pool.reset() for pool in self.pools.values()),
-        )
-        self.log("reset: every connection closed, every table emptied, every function cold")
+        emptied, every function cold, and no stats or push events kept. A connection
+        attempted meanwhile waits, and is served once the reset is done."""
+        async with self.gateway.paused(WSCloseCode.SERVICE_RESTART, b"Local stack reset"):
+            # the functions stop first: nothing an invocation under way does may land after
+            await asyncio.gather(*(pool.stop() for pool in self.pools.values()))
+            await asyncio.to_thread(self._create_tables, self.template, fresh=True)
+            self.buses.clear()
+            await asyncio.gather(*(pool.reset() for pool in self.pools.values()))
+            self.log("reset: every connection closed, every table emptied, every function cold")
 
     def _create_tables(self, template: dict, fresh: bool = False) -> dict[str, str]:
         """The template's tables; fresh: dropped first, so they are empty."""

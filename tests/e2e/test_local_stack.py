@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import socket
 import subprocess
@@ -375,6 +377,31 @@ def test_a_reset_leaves_nothing_of_what_came_before(stack):
         alice = await Client.connect(stack.url, "alice")
         await alice.send(send_frame("m1", "bob"))
         assert (await bob.next("message"))["data"]["messageId"] == "m1"
+
+    run(scenario())
+
+
+def test_a_reset_under_a_flood_drops_what_is_queued_and_nothing_of_it_lands_after(stack):
+    async def scenario():
+        # Given ten clients sending as fast as they can: far more than the functions can take
+        clients = [await Client.connect(stack.url, f"u{i}") for i in range(10)]
+
+        async def flood(i: int, client: Client) -> None:
+            with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+                for n in itertools.count():
+                    await client.send(send_frame(f"f{i}-{n}", f"u{(i + 1) % 10}"))
+
+        floods = [asyncio.create_task(flood(i, c)) for i, c in enumerate(clients)]
+        await until(lambda: stack.in_flight()["invocations"] > 50, what="a backlog of invocations")
+        # When the stack is reset
+        await asyncio.to_thread(stack.reset)
+        # Then the backlog is gone with the connections: nothing runs, nothing was counted
+        # after it, and nothing of it was stored
+        assert (stack.in_flight(), stack.stats()) == ({"frames": 0, "invocations": 0}, {})
+        db = stack.dynamodb()
+        for table in db.list_tables()["TableNames"]:
+            assert db.scan(TableName=table, Select="COUNT")["Count"] == 0, table
+        await asyncio.gather(*floods)
 
     run(scenario())
 
