@@ -126,11 +126,13 @@ class Gateway:
         """Close every connection with this code, and wait until each one's $disconnect
         has run (10 s at most). One whose $connect or handshake was under way is closed
         once it is open."""
-        deadline = asyncio.get_running_loop().time() + 10
-        while self._handlers and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while self._handlers and loop.time() < deadline:
             opened = [conn.ws for conn in self.connections.values() if not conn.ws.closed]
             await asyncio.gather(*(ws.close(code=code, message=message) for ws in opened))
-            await asyncio.wait(self._handlers, timeout=0.05)
+            if self._handlers:  # (the closes may have ended them all)
+                await asyncio.wait(list(self._handlers), timeout=0.05)
 
     @contextlib.asynccontextmanager
     async def paused(self, code: int, message: bytes):

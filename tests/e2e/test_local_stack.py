@@ -383,13 +383,15 @@ def test_a_reset_leaves_nothing_of_what_came_before(stack):
 
 def test_a_reset_under_a_flood_drops_what_is_queued_and_nothing_of_it_lands_after(stack):
     async def scenario():
-        # Given ten clients sending as fast as they can: far more than the functions can take
+        # Given ten clients sending as fast as their loop lets them: far more than the
+        # functions can take
         clients = [await Client.connect(stack.url, f"u{i}") for i in range(10)]
 
         async def flood(i: int, client: Client) -> None:
             with contextlib.suppress(websockets.exceptions.ConnectionClosed):
                 for n in itertools.count():
                     await client.send(send_frame(f"f{i}-{n}", f"u{(i + 1) % 10}"))
+                    await asyncio.sleep(0)  # (so the clients' loop also reads, the close frame too)
 
         floods = [asyncio.create_task(flood(i, c)) for i, c in enumerate(clients)]
         await until(lambda: stack.in_flight()["invocations"] > 50, what="a backlog of invocations")
