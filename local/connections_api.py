@@ -52,6 +52,6 @@ class ConnectionsApi:
                 }
             )
         if request.method == "DELETE":
-            await conn.ws.close(code=WSCloseCode.OK)
+            await conn.close(WSCloseCode.OK)
             return web.Response(status=204)
         return web.Response(status=405)

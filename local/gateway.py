@@ -9,6 +9,8 @@
   message; API Gateway counts each frame of one, but clients send one frame per message),
   and the @connections API refuses a larger post with 413. 10 minutes idle (or 2 hours
   in all) closes a connection with 1001.
+- A close the client does not take within 2 s (it stopped reading, so even the close
+  frame cannot go out) cuts the TCP connection: no client can hold up a stop or a reset.
 - A function that fails gives the client API Gateway's "Internal server error" frame.
 
 The events come from events.py and the @connections API is connections_api.py. Routes
@@ -35,6 +37,9 @@ from .template import WebSocketApi
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame size, both ways
 IDLE_TIMEOUT_S = 600.0
 MAX_CONNECTION_S = 7200.0
+# A close that has not finished in this time (a client that stopped reading has let its
+# socket fill, so not even the close frame goes out) ends with the TCP connection cut.
+CLOSE_TIMEOUT_S = 2.0
 # On AWS a connection cannot be posted to until its handshake completes, a few to tens of
 # milliseconds after $connect returns: a post in that window answers 410.
 HANDSHAKE_DELAY_S = 0.05
@@ -45,6 +50,7 @@ class Connection:
     id: str
     ws: web.WebSocketResponse
     client: Client
+    transport: asyncio.BaseTransport | None = None
     connected_at: int = field(default_factory=now_ms)
     last_active: int = field(default_factory=now_ms)
     open: bool = True
@@ -60,6 +66,15 @@ class Connection:
             except UnicodeDecodeError:
                 pass  # sent as a binary frame
         self.outbox.put_nowait(data)
+
+    async def close(self, code: int, message: bytes = b"") -> None:
+        """Close with this code, waiting CLOSE_TIMEOUT_S at most: a server cannot let a
+        client that stopped reading hold its close (or a reset, or a stop) for ever."""
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=message), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()
 
 
 class Gateway:
@@ -129,8 +144,8 @@ class Gateway:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         while self._handlers and loop.time() < deadline:
-            opened = [conn.ws for conn in self.connections.values() if not conn.ws.closed]
-            await asyncio.gather(*(ws.close(code=code, message=message) for ws in opened))
+            opened = [conn for conn in self.connections.values() if not conn.ws.closed]
+            await asyncio.gather(*(conn.close(code, message) for conn in opened))
             if self._handlers:  # (the closes may have ended them all)
                 await asyncio.wait(list(self._handlers), timeout=0.05)
 
@@ -195,7 +210,7 @@ class Gateway:
             if not 200 <= int(status) < 300:
                 return web.Response(status=int(status), text=f"{(result or {}).get('body') or 'Forbidden'}\n")
 
-        conn = Connection(conn_id, ws, client)
+        conn = Connection(conn_id, ws, client, request.transport)
         if self.handshake_delay_s:  # the connection exists, but is not postable yet
             await asyncio.sleep(self.handshake_delay_s)
         try:
@@ -235,7 +250,7 @@ class Gateway:
             try:
                 msg = await ws.receive(timeout=max(0.0, min(idle_left, life_left)))
             except TimeoutError:
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
+                await conn.close(WSCloseCode.GOING_AWAY, b"Going away")
                 return
             conn.last_active = now_ms()
             if msg.type == WSMsgType.TEXT:
@@ -248,7 +263,7 @@ class Gateway:
                 continue
             else:  # CLOSE, CLOSING, CLOSED, ERROR (1009 for an oversize frame is sent by aiohttp)
                 if msg.type == WSMsgType.CLOSE:
-                    await ws.close()
+                    await conn.close(WSCloseCode.OK)
                 return
 
     async def _process_frames(self, conn: Connection) -> None:

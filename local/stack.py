@@ -64,6 +64,7 @@ class LocalStack:
         self.template: dict = {}
         self._dynamodb = None  # a boto3 client of the local DynamoDB server, made when first needed
         self._resetting = asyncio.Lock()
+        self._stopping = False
 
     @property
     def url(self) -> str:
@@ -180,6 +181,8 @@ class LocalStack:
         """Not part of API Gateway: back to a fresh start without a restart, for an app's
         own test suite (and ours) to start each test from nothing."""
         async with self._resetting:
+            if self._stopping:
+                return web.json_response({"message": "The local stack is stopping"}, status=503)
             await self.reset()
         return web.json_response({"reset": True})
 
@@ -215,6 +218,9 @@ class LocalStack:
         return t.create_tables(self._dynamodb, template, lambda logical_id: logical_id, self.log)
 
     async def stop(self) -> None:
+        self._stopping = True
+        async with self._resetting:  # a reset under way ends first (its closes are bounded)
+            pass
         if self.gateway:
             await self.gateway.stop()
             self.gateway = None

@@ -178,3 +178,36 @@ def test_a_plain_get_of_the_root_gets_the_web_client_and_of_the_stage_426_as_on_
             await gateway.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_client_that_stopped_reading_cannot_hold_up_a_stop_it_is_cut_off_and_gets_its_disconnect():
+    # Given a client that stopped reading, with more posted to it than the sockets between can hold
+    gateway, functions, port = gateway_with()
+
+    async def scenario():
+        await gateway.start()
+        try:
+            stuck = socket.socket()
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.connect(("127.0.0.1", port))
+            stuck.setblocking(False)
+            url = f"ws://127.0.0.1:{port}/production"
+            # (close_timeout: its own close, at the end, need not wait for a server that is gone)
+            async with websockets.connect(url, sock=stuck, max_queue=1, max_size=None, close_timeout=0.1):
+                await until(lambda: gateway.connections, what="the connection registered")
+                [conn_id] = gateway.connections
+                url = f"http://127.0.0.1:{port}/production/@connections/{conn_id}"
+                async with aiohttp.ClientSession() as http:
+                    for i in range(200):  # 6 MB: more than the kernel buffers a socket's sends (4 MB here)
+                        async with http.post(url, data=json.dumps({"n": i, "pad": "x" * 30_000})) as reply:
+                            assert reply.status == 200
+                # When the gateway stops (as on Ctrl-C, or for a reset), it does not wait on the
+                # client for ever: not even the close frame can go out, so the client is cut off
+                await asyncio.wait_for(gateway.stop(), 60)  # (a hang fails here, not the test run)
+                # Then it ran the client's $disconnect, as for every connection
+                [event] = functions["$disconnect"].events
+                assert event["requestContext"]["connectionId"] == conn_id
+        finally:
+            await gateway.stop()
+
+    asyncio.run(scenario())
