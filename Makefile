@@ -65,10 +65,11 @@ lint: install
 
 # With bytecode caching on even where the environment turns it off: each pytest worker
 # and each local stack process otherwise compiles the project and rewrites the tests again.
-# --maxschedchunk 1: each worker takes the next test when it is free, so the slow ones,
-# collected first (tests/conftest.py), spread over the workers and none is left for the end.
+# Each worker takes the next test when it has two or fewer left, so the slow ones, collected
+# first, spread over the workers and none is left for the end; the infrastructure tests go to
+# one worker together, so only one pays for the CDK (tests/conftest.py).
 test: lint
-	env -u PYTHONDONTWRITEBYTECODE pytest -n $(TEST_JOBS) --maxschedchunk 1
+	env -u PYTHONDONTWRITEBYTECODE pytest -n $(TEST_JOBS)
 
 synth: install
 	$(CDK) synth $(CDK_ARGS)

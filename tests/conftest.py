@@ -30,6 +30,22 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """With pytest-xdist (make test), the infrastructure tests, which synthesize
+    in-process, go to one worker together: a worker that synthesizes pays for a jsii
+    runtime and for each synth itself, about 15 s of CPU. Every other test is handed out
+    on its own, in collection order, to the first worker with two or fewer left."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerForTheCdk(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/infra" if nodeid.startswith("tests/infra/") else nodeid
+
+    return OneWorkerForTheCdk(config, log)
+
+
 def _synth_once(tmp_path_factory, name: str, *args: str) -> Path:
     """`npx cdk synth <args>` into a folder the whole run shares, what it printed kept in
     stdout.txt and stderr.txt beside it: with pytest-xdist (make test) the first worker to ask
