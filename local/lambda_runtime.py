@@ -1,4 +1,4 @@
-"""The child side of the local Lambda, one process per container (lambda_pool.py starts
+"""The child side of the local Lambda, one process per container (lambda_pool.py forks
 it): imports one handler from its asset directory and runs invocations one at a time,
 like a warm Lambda execution environment.
 
@@ -9,7 +9,8 @@ capacity units DynamoDB reported for them, e.g. {"units.dynamodb.PutItem": 2.0} 
 the handler asked for them), "cpu_ms": the CPU time the invocation used, on all its
 threads, and "wall_ms": how long it took).
 The handler's own prints and logs go to stderr, which the local stack shows.
-Started as: python -m local.lambda_runtime <handler> <code dir> <function name>
+Started as: python -m local.lambda_runtime <handler> <code dir> <function name>, or
+forked by lambda_pool.py's container server (main_in_fork), which has imported boto3.
 With LOCAL_PROFILE=<dir> in its environment it runs every invocation under cProfile and
 writes the stats to <dir>/<function>-<pid>.pstats when it stops (docs/performance.md).
 """
@@ -115,6 +116,24 @@ def main(argv: list[str]) -> None:
         replies.write(json.dumps(reply, default=str) + "\n")
     if profiler:
         profiler.dump_stats(os.path.join(profile_dir, f"{function_name}-{os.getpid()}.pstats"))
+
+
+def main_in_fork(argv: list[str], env: dict[str, str], stdin, stdout, stderr) -> None:
+    """main(), in a process forked from the container server: with the function's
+    environment only (not the server's), and these sockets as stdin, stdout and stderr."""
+    from .children import die_with_parent
+
+    die_with_parent()
+    for sock, fd in ((stdin, 0), (stdout, 1), (stderr, 2)):
+        os.dup2(sock.fileno(), fd)
+        sock.close()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.dont_write_bytecode = True  # keep cdk.out's asset copy byte-identical
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 (the process's own)
+    sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115
+    main(argv)
 
 
 if __name__ == "__main__":

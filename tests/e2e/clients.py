@@ -72,6 +72,38 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> set[tuple[int, str]]:
+    """The processes pid started, and theirs (dynalite, the container server, the
+    containers), each as (pid, start time), so a pid the system reuses is not one of them."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child[0])
+    return found
+
+
+def still_running(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of descendants()'s processes that have not ended (a zombie has)."""
+    running = set()
+    for pid, started in processes:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[19] == started and fields[0] != "Z":
+            running.add((pid, started))
+    return running
+
+
 def connection_ids(stack) -> list[str]:
     """The connection ids the Connections table holds, not the users' lastSeen rows (a
     test-only look at the table)."""

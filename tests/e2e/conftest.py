@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from clients import processes_mentioning
+from clients import descendants, processes_mentioning, still_running
 from local.launcher import LocalStackProcess
 from local.waiting import wait_until
 
@@ -26,22 +26,24 @@ class RunningStack(LocalStackProcess):
     everything it started is gone."""
 
     def stop(self) -> None:
+        family = descendants(self.proc.pid) if self.proc else set()
         super().stop()
-        self._reap()
+        self._reap(family)
 
     def kill(self) -> None:
+        family = descendants(self.proc.pid) if self.proc else set()
         super().kill()
-        self._reap()
+        self._reap(family)
 
-    def _reap(self) -> None:
-        def gone() -> bool:
-            left = processes_mentioning(str(self.state_dir)) + processes_mentioning(f"--port {self.dynamodb_port}")
-            return not left
+    def _reap(self, family: set[tuple[int, str]]) -> None:
+        def left() -> list[int]:
+            named = processes_mentioning(str(self.state_dir)) + processes_mentioning(f"--port {self.dynamodb_port}")
+            return named + [pid for pid, _ in still_running(family)]
 
         try:
-            wait_until(gone, timeout=10, what="every process of the local stack ended")
+            wait_until(lambda: not left(), timeout=10, what="every process of the local stack ended")
         except TimeoutError:
-            for pid in processes_mentioning(str(self.state_dir)):
+            for pid in left():
                 os.kill(pid, signal.SIGKILL)
             raise AssertionError("the local stack left processes behind") from None
 

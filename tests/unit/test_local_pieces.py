@@ -50,6 +50,7 @@ HANDLERS = {
     "slow.py": "import os, time\ndef handler(event, context):\n    time.sleep(event['sleep'])\n"
     "    return os.getpid()\n",
     "broken.py": "import does_not_exist\n",
+    "env.py": "import os\ndef handler(event, context):\n    return dict(os.environ)\n",
     "aws.py": "import boto3\nfrom botocore.stub import Stubber\n"
     "def handler(event, context):\n"
     "    client = boto3.session.Session().client('dynamodb', region_name='us-east-1')\n"
@@ -132,6 +133,15 @@ def test_containers_get_no_real_aws_credentials(monkeypatch):
     assert "AWS_PROFILE" not in env and "AWS_SESSION_TOKEN" not in env
     assert env["AWS_ACCESS_KEY_ID"] == "local"
     assert "secret" not in json.dumps(env) and "prod" not in json.dumps(env)
+
+
+def test_a_container_sees_its_functions_environment_and_nothing_of_the_stacks(code_dir, monkeypatch):
+    # containers are forked from a server that started in the stack's environment, where
+    # a developer's own AWS settings may be
+    monkeypatch.setenv("AWS_PROFILE", "prod")
+    env = {**base_environment(), "MESSAGES_TABLE": "Messages"}
+    container = Container("env", "env.handler", code_dir, env, 3, lambda line: None)
+    assert invoke_all(container, {}) == [env]
 
 
 def test_a_container_counts_the_aws_calls_of_each_route(code_dir):
