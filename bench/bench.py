@@ -74,24 +74,26 @@ def units(stats: dict) -> tuple[float, float]:
 def process_cpu(root_pid: int) -> dict[str, float]:
     """CPU seconds used so far by the local stack's processes, by part: the gateway (the
     launcher's process: WebSocket, @connections, the bus), the DynamoDB server, and each
-    function's workers. From /proc (Linux); empty elsewhere."""
+    function's workers (and "other": the server they are forked from). From /proc
+    (Linux); empty elsewhere."""
     proc = Path("/proc")
     if not proc.is_dir():
         return {}
     tick = os.sysconf("SC_CLK_TCK")
-    found: dict[int, tuple[int, str, float]] = {}
+    found: dict[int, tuple[int, str, str, float]] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            comm = (entry / "comm").read_text().strip()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        found[int(entry.name)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / tick)
+        found[int(entry.name)] = (int(fields[1]), cmdline, comm, (int(fields[11]) + int(fields[12])) / tick)
     parts: Counter = Counter()
-    for pid, (_ppid, cmdline, seconds) in found.items():
+    for pid, (_ppid, cmdline, comm, seconds) in found.items():
         ancestor = pid
         while ancestor in found and ancestor != root_pid:
             ancestor = found[ancestor][0]
@@ -99,8 +101,8 @@ def process_cpu(root_pid: int) -> dict[str, float]:
             continue
         if pid == root_pid:
             part = "gateway"
-        elif "lambda_runtime" in cmdline:
-            part = "function " + cmdline.split("lambda_runtime", 1)[1].split()[0].split(".")[0]
+        elif comm.startswith("lambda "):  # a container, named by local/lambda_runtime.py
+            part = "function " + comm.split()[1]
         elif "dynalite" in cmdline or "node" in cmdline:
             part = "dynalite"
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import signal
 
+PR_SET_NAME = 15
 PR_SET_PDEATHSIG = 1
 
 
@@ -15,4 +16,13 @@ def die_with_parent() -> None:
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the stack's own cleanup still runs
+        pass
+
+
+def name_process(name: str) -> None:
+    """The name ps -o comm, top and /proc/<pid>/comm show (15 bytes at most): a forked
+    container's command line is its server's, so this says which function it runs."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, name.encode()[:15])
+    except (OSError, AttributeError):  # not Linux
         pass

@@ -121,9 +121,10 @@ def main(argv: list[str]) -> None:
 def main_in_fork(argv: list[str], env: dict[str, str], stdin, stdout, stderr) -> None:
     """main(), in a process forked from the container server: with the function's
     environment only (not the server's), and these sockets as stdin, stdout and stderr."""
-    from .children import die_with_parent
+    from .children import die_with_parent, name_process
 
     die_with_parent()
+    name_process(f"lambda {argv[0].rsplit('.', 1)[0]}")  # "lambda message" for message.handler
     for sock, fd in ((stdin, 0), (stdout, 1), (stderr, 2)):
         os.dup2(sock.fileno(), fd)
         sock.close()

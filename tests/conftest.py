@@ -30,6 +30,7 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.hookimpl(optionalhook=True)  # (a hook of pytest-xdist's: without it, never called)
 def pytest_xdist_make_scheduler(config, log):
     """With pytest-xdist (make test), the infrastructure tests, which synthesize
     in-process, go to one worker together: a worker that synthesizes pays for a jsii
