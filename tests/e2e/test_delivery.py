@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import websockets
+import websockets.exceptions  # (websockets loads it lazily: on its own, a test could find it missing)
 
 from chat.store import Store
 from clients import Client, connection_ids, run

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import websockets
+import websockets.exceptions  # (websockets loads it lazily: on its own, a test could find it missing)
 
 from clients import Client, connection_ids, processes_mentioning, run
 from harness import send_frame
