@@ -127,7 +127,10 @@ class Container:
     async def invoke(self, event: dict) -> dict:
         async with self.lock:
             if self.proc is None or self.proc.returncode is not None:
-                await self.start()
+                try:
+                    await self.start()
+                except (OSError, EOFError) as exc:  # the container server died while forking it
+                    raise InvocationError(f"the container did not start: {type(exc).__name__}: {exc}") from None
             request_id = next(self._ids)
             deadline_ms = time.time() * 1000 + self.timeout_s * 1000
             line = json.dumps({"id": request_id, "event": event, "deadline_ms": deadline_ms}) + "\n"

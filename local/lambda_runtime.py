@@ -124,6 +124,13 @@ def main_in_fork(argv: list[str], env: dict[str, str], stdin, stdout, stderr) ->
     from .children import die_with_parent, name_process
 
     die_with_parent()
+    # multiprocessing gives each child the write end of the server's "alive" pipe; held
+    # here, it would keep the server (and so this container) running after the stack dies
+    from multiprocessing import forkserver
+
+    if getattr(forkserver._forkserver, "_forkserver_alive_fd", None) is not None:
+        os.close(forkserver._forkserver._forkserver_alive_fd)
+        forkserver._forkserver._forkserver_alive_fd = None
     name_process(f"lambda {argv[0].rsplit('.', 1)[0]}")  # "lambda message" for message.handler
     for sock, fd in ((stdin, 0), (stdout, 1), (stderr, 2)):
         os.dup2(sock.fileno(), fd)
