@@ -9,8 +9,7 @@ capacity units DynamoDB reported for them, e.g. {"units.dynamodb.PutItem": 2.0} 
 the handler asked for them), "cpu_ms": the CPU time the invocation used, on all its
 threads, and "wall_ms": how long it took).
 The handler's own prints and logs go to stderr, which the local stack shows.
-Started as: python -m local.lambda_runtime <handler> <code dir> <function name>, or
-forked by lambda_pool.py's container server (main_in_fork), which has imported boto3.
+Forked by lambda_pool.py's container server, which has imported boto3 (main_in_fork).
 With LOCAL_PROFILE=<dir> in its environment it runs every invocation under cProfile and
 writes the stats to <dir>/<function>-<pid>.pstats when it stops (docs/performance.md).
 """
@@ -142,7 +141,3 @@ def main_in_fork(argv: list[str], env: dict[str, str], stdin, stdout, stderr) ->
     sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115
     main(argv)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

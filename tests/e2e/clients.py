@@ -72,6 +72,11 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def _stat(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name: state, ppid, ... start time at [19]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def descendants(pid: int) -> set[tuple[int, str]]:
     """The processes pid started, and theirs (dynalite, the container server, the
     containers), each as (pid, start time), so a pid the system reuses is not one of them."""
@@ -79,7 +84,7 @@ def descendants(pid: int) -> set[tuple[int, str]]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = _stat(entry)
             except OSError:
                 continue
             children.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
@@ -96,7 +101,7 @@ def still_running(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
     running = set()
     for pid, started in processes:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(pid)
         except OSError:
             continue
         if fields[19] == started and fields[0] != "Z":

@@ -99,6 +99,16 @@ def gateway_with(handshake_delay_s: float = 0.0):
     return Gateway(api, functions, port=port, handshake_delay_s=handshake_delay_s), functions, port
 
 
+def small_buffered_socket(port: int) -> socket.socket:
+    """A client socket with a 4 KB receive buffer (a phone on a bad network), connected:
+    with websockets' max_queue=1 on it, a client that stops reading fills it at once."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
 def test_a_post_to_a_client_that_reads_slowly_is_accepted_at_once_and_arrives_in_order():
     # Given a client that does not read at all for now (its socket buffers fill up)
     gateway, functions, port = gateway_with()
@@ -106,10 +116,7 @@ def test_a_post_to_a_client_that_reads_slowly_is_accepted_at_once_and_arrives_in
     async def scenario():
         await gateway.start()
         try:
-            slow = socket.socket()
-            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a phone on a bad network
-            slow.connect(("127.0.0.1", port))
-            slow.setblocking(False)
+            slow = small_buffered_socket(port)
             url = f"ws://127.0.0.1:{port}/production"
             async with websockets.connect(url, sock=slow, max_queue=1, max_size=None) as ws:
                 await until(lambda: gateway.connections, what="the connection registered")
@@ -187,10 +194,7 @@ def test_a_client_that_stopped_reading_cannot_hold_up_a_stop_it_is_cut_off_and_g
     async def scenario():
         await gateway.start()
         try:
-            stuck = socket.socket()
-            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            stuck.connect(("127.0.0.1", port))
-            stuck.setblocking(False)
+            stuck = small_buffered_socket(port)
             url = f"ws://127.0.0.1:{port}/production"
             # (close_timeout: its own close, at the end, need not wait for a server that is gone)
             async with websockets.connect(url, sock=stuck, max_queue=1, max_size=None, close_timeout=0.1):
