@@ -33,7 +33,7 @@ DROP_RATE ?= 0.01
 ACK_SHARE ?= 0.5
 RUNS ?= 50
 # pytest processes (pytest-xdist) for make test: three, as the end-to-end tests spend part of their time
-# waiting on sockets, so a third keeps both cores busy (4 min 20 s with two, 3 min 27 s with three)
+# waiting on sockets, so a third keeps both cores busy (4 min 20 s with two, 3 min 27 s with three, measured before the containers were forked)
 TEST_JOBS ?= 3
 LOCAL_DIR := .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
