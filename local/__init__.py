@@ -4,8 +4,8 @@ __main__.py        the command line: python -m local run | token
 stack.py           reads cdk.out and starts the parts below, in order
 template.py        what the template says: tables, functions, routes, stage
 dynamodb.py        dynalite, the DynamoDB-compatible server
-lambda_pool.py     one pool of containers (processes forked from a server that has
-                   imported boto3) per function
+lambda_pool.py     one pool of containers (processes) per function
+container_server.py the process that has imported boto3 and forks each container
 lambda_runtime.py  the container process: imports a handler and runs invocations
 gateway.py         the WebSocket side of API Gateway: $connect, frames, $disconnect
 events.py          the Lambda events API Gateway sends

@@ -3,9 +3,9 @@ container a process (lambda_runtime.py) with the function's own environment. A
 container that overruns its timeout or dies is replaced, as Lambda replaces a failed
 execution environment.
 
-Containers are forked from one server process (multiprocessing's forkserver) that has
-imported boto3 and botocore: a cold start still imports the handler and makes its
-clients, but no longer starts an interpreter and imports boto3 (about 0.3 s of CPU)."""
+Containers are forked from one server process (container_server.py) that has imported
+boto3 and botocore: a cold start still imports the handler and makes its clients, but
+no longer starts an interpreter and imports boto3 (about 0.3 s of CPU)."""
 
 from __future__ import annotations
 
@@ -13,27 +13,20 @@ import asyncio
 import collections
 import itertools
 import json
-import multiprocessing
 import os
+import select
+import signal
 import socket
 import time
 import zlib
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from . import lambda_runtime
+from . import container_server
 
-# What the container server imports once, for every container it forks.
-PRELOAD = ["local.lambda_runtime", "boto3", "botocore.client"]
-_server = None
-
-
-def _container_server():
-    global _server
-    if _server is None:
-        _server = multiprocessing.get_context("forkserver")
-        _server.set_forkserver_preload(PRELOAD)
-    return _server
+# How long a cold start may wait for its process (the container server's own start,
+# boto3's import, included): a server that hangs (stopped, starved) is replaced after it.
+START_TIMEOUT_S = 20.0
 
 
 class InvocationError(Exception):
@@ -41,21 +34,22 @@ class InvocationError(Exception):
 
 
 class ContainerProcess:
-    """A container's process, forked by the container server, with what Container uses
-    of an asyncio subprocess: stdin, stdout, stderr, returncode, kill() and wait()."""
+    """A container's process, forked by the container server (not this process's child,
+    so waited on through a pidfd), with its stdin, stdout and stderr as streams."""
 
-    def __init__(self, process, streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]):
-        self._process, self._streams, self._returncode = process, streams, None
+    def __init__(self, pid: int, streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]):
+        self.pid, self._streams, self._exited = pid, streams, False
         self.stdin, self.stdout, self.stderr = streams[0][1], streams[1][0], streams[2][0]
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # not Linux (exited then polls), or it has exited
+            self._pidfd = None
 
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str]) -> ContainerProcess:
         ours, theirs = zip(*(socket.socketpair() for _ in range(3)), strict=True)
-        process = _container_server().Process(
-            target=lambda_runtime.main_in_fork, args=(argv, env, *theirs), name=argv[-1], daemon=True
-        )
         try:
-            await asyncio.to_thread(process.start)  # (the first start also starts the server)
+            container_server.server.fork(argv, env, [sock.fileno() for sock in theirs])
         except BaseException:
             for sock in ours:
                 sock.close()
@@ -64,37 +58,65 @@ class ContainerProcess:
             for sock in theirs:
                 sock.close()
         streams = [await asyncio.open_unix_connection(sock=sock, limit=16 * 1024 * 1024) for sock in ours]
-        return cls(process, streams)
+        hello = b""
+        try:
+            hello = await asyncio.wait_for(streams[1][0].readline(), START_TIMEOUT_S)
+        except TimeoutError:
+            container_server.server.stop(kill=True)  # it hangs: the next cold start gets a new one
+        finally:
+            if not hello:  # (and if cancelled: the container, if it starts, reads the end of its stdin)
+                for _, writer in streams:
+                    writer.close()
+        if not hello:
+            raise InvocationError(f"the container did not start within {START_TIMEOUT_S:g} s")
+        return cls(json.loads(hello)["pid"], streams)
 
     @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self._returncode if self._returncode is not None else self._process.exitcode
+    def exited(self) -> bool:
+        if not self._exited:
+            if self._pidfd is not None:
+                self._exited = bool(select.select([self._pidfd], [], [], 0)[0])
+            else:
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    self._exited = True
+        return self._exited
 
     def kill(self) -> None:
-        if self._returncode is None:
-            self._process.kill()
-
-    async def wait(self) -> int:
-        if self._returncode is None:
-            loop = asyncio.get_running_loop()
-            exited = loop.create_future()
-            loop.add_reader(self._process.sentinel, lambda: exited.done() or exited.set_result(None))
+        if not self.exited:
             try:
-                await exited
+                if self._pidfd is not None:
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                else:
+                    os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    async def wait(self, timeout: float) -> bool:
+        """Whether it has exited, within timeout seconds."""
+        loop = asyncio.get_running_loop()
+        if self._pidfd is not None and not self.exited:
+            readable = loop.create_future()
+            loop.add_reader(self._pidfd, lambda: readable.done() or readable.set_result(None))
+            try:
+                await asyncio.wait_for(readable, timeout)
+            except TimeoutError:
+                pass
             finally:
-                loop.remove_reader(self._process.sentinel)
-            self._returncode = self._process.exitcode
-            self._process.close()
-        return self._returncode
+                loop.remove_reader(self._pidfd)
+        deadline = loop.time() + timeout
+        while not self.exited and self._pidfd is None and loop.time() < deadline:
+            await asyncio.sleep(0.02)  # (no pidfd: not Linux)
+        return self.exited
 
     def close(self) -> None:
-        """Once it has exited and its stderr is read: its sockets closed."""
+        """Once it has exited and its stderr is read: its sockets and its pidfd closed."""
         for _, writer in self._streams:
             writer.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd, self._exited = None, True
 
 
 class Container:
@@ -114,7 +136,7 @@ class Container:
     @property
     def warm(self) -> bool:
         """Started (its process runs), so an invocation pays no cold start."""
-        return self.proc is not None and self.proc.returncode is None
+        return self.proc is not None and not self.proc.exited
 
     async def start(self) -> None:
         self.proc = await ContainerProcess.start([self.handler, str(self.code_dir), self.name], self.env)
@@ -126,10 +148,11 @@ class Container:
 
     async def invoke(self, event: dict) -> dict:
         async with self.lock:
-            if self.proc is None or self.proc.returncode is not None:
+            if self.proc is None or self.proc.exited:
+                await self.stop()
                 try:
                     await self.start()
-                except (OSError, EOFError) as exc:  # the container server died while forking it
+                except OSError as exc:  # the container server could not be started or asked
                     raise InvocationError(f"the container did not start: {type(exc).__name__}: {exc}") from None
             request_id = next(self._ids)
             deadline_ms = time.time() * 1000 + self.timeout_s * 1000
@@ -159,18 +182,21 @@ class Container:
             return reply["result"]
 
     async def stop(self) -> None:
+        """Its process ended: asked (the end of its stdin), then killed after 2 s. Bounded
+        throughout, even if the process or its server is stopped (SIGSTOP)."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        try:
-            if proc.returncode is None:
-                proc.stdin.close()
-                await asyncio.wait_for(proc.wait(), timeout=2)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+        proc.stdin.close()
+        if not await proc.wait(2):
             proc.kill()
-        await proc.wait()
-        if self._stderr_task:
-            await asyncio.gather(self._stderr_task, return_exceptions=True)
+            if not await proc.wait(5):
+                self.log(f"[{self.name}] process {proc.pid} has not ended 5 s after SIGKILL; left to the system")
+        if self._stderr_task:  # its last lines (a process it started may hold its stderr: 1 s at most)
+            done, _ = await asyncio.wait({self._stderr_task}, timeout=1)
+            if not done:
+                self._stderr_task.cancel()
+            self._stderr_task = None
         proc.close()
 
 

@@ -1,5 +1,5 @@
-"""The child side of the local Lambda, one process per container (lambda_pool.py forks
-it): imports one handler from its asset directory and runs invocations one at a time,
+"""The child side of the local Lambda, one process per container (container_server.py
+forks it): imports one handler from its asset directory and runs invocations one at a time,
 like a warm Lambda execution environment.
 
 Protocol: one JSON request per line on stdin ({"id", "event", "deadline_ms"}), one
@@ -9,7 +9,7 @@ capacity units DynamoDB reported for them, e.g. {"units.dynamodb.PutItem": 2.0} 
 the handler asked for them), "cpu_ms": the CPU time the invocation used, on all its
 threads, and "wall_ms": how long it took).
 The handler's own prints and logs go to stderr, which the local stack shows.
-Forked by lambda_pool.py's container server, which has imported boto3 (main_in_fork).
+Forked by container_server.py, which has imported boto3 (main_in_fork).
 With LOCAL_PROFILE=<dir> in its environment it runs every invocation under cProfile and
 writes the stats to <dir>/<function>-<pid>.pstats when it stops (docs/performance.md).
 """
@@ -117,26 +117,23 @@ def main(argv: list[str]) -> None:
         profiler.dump_stats(os.path.join(profile_dir, f"{function_name}-{os.getpid()}.pstats"))
 
 
-def main_in_fork(argv: list[str], env: dict[str, str], stdin, stdout, stderr) -> None:
+def main_in_fork(argv: list[str], env: dict[str, str], stdin: int, stdout: int, stderr: int) -> None:
     """main(), in a process forked from the container server: with the function's
-    environment only (not the server's), and these sockets as stdin, stdout and stderr."""
+    environment (not the server's: TZ applies too), the runtime's own command line, and
+    these file descriptors as stdin, stdout and stderr. Says {"pid": n} on stdout first."""
     from .children import die_with_parent, name_process
 
-    die_with_parent()
-    # multiprocessing gives each child the write end of the server's "alive" pipe; held
-    # here, it would keep the server (and so this container) running after the stack dies
-    from multiprocessing import forkserver
-
-    if getattr(forkserver._forkserver, "_forkserver_alive_fd", None) is not None:
-        os.close(forkserver._forkserver._forkserver_alive_fd)
-        forkserver._forkserver._forkserver_alive_fd = None
+    die_with_parent()  # the server's end (so the stack's) is this container's end
     name_process(f"lambda {argv[0].rsplit('.', 1)[0]}")  # "lambda message" for message.handler
-    for sock, fd in ((stdin, 0), (stdout, 1), (stderr, 2)):
-        os.dup2(sock.fileno(), fd)
-        sock.close()
+    for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
     os.environ.clear()
     os.environ.update(env)
+    time.tzset()
+    sys.argv = [os.path.abspath(__file__)]  # as Lambda's is its bootstrap's
     sys.dont_write_bytecode = True  # keep cdk.out's asset copy byte-identical
+    os.write(1, json.dumps({"pid": os.getpid()}).encode() + b"\n")
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 (the process's own)
     sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115

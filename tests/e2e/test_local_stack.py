@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import websockets
 import websockets.exceptions  # (websockets loads it lazily: on its own, a test could find it missing)
 
-from clients import Client, connection_ids, processes_mentioning, run
+from clients import Client, connection_ids, descendants, processes_mentioning, run, still_running
 from harness import send_frame
 from local.waiting import until, wait_until
 
@@ -415,6 +418,23 @@ def test_nothing_listens_after_the_stack_stops(start_stack):
     for port in (stack.port, stack.dynamodb_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_kill_9_of_the_stacks_process_alone_ends_all_it_started_even_what_is_stopped(start_stack):
+    # Given a stack whose container server and message container are stopped (SIGSTOP), as a
+    # debugger or a starved machine may leave them, and so cannot clean up after themselves
+    stack = start_stack()
+    family = descendants(stack.proc.pid)
+    comm = {pid: Path(f"/proc/{pid}/comm").read_text().strip() for pid, _ in family}
+    stopped = [pid for pid, name in comm.items() if name in ("lambda-server", "lambda message")]
+    assert len(stopped) == 2, comm
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    # When the stack's own process is killed, not its process group (kill -9 <pid>)
+    os.kill(stack.proc.pid, signal.SIGKILL)
+    stack.proc.wait(timeout=10)
+    # Then every process it started ends: dynalite, the container server, each container
+    wait_until(lambda: not still_running(family), timeout=10, what="every process the stack started ended")
 
 
 def test_the_connections_api_refuses_a_post_over_32_kb_as_api_gateway_does(stack):

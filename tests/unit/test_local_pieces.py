@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from chat.actions import ACTIONS
+from local import container_server, lambda_pool, lambda_runtime
 from local.lambda_pool import Container, FunctionPool, InvocationError, base_environment
 from local.launcher import LocalStackProcess
 from local.template import TemplateError, create_tables, functions, resolve, websocket_api
@@ -51,6 +57,18 @@ HANDLERS = {
     "    return os.getpid()\n",
     "broken.py": "import does_not_exist\n",
     "env.py": "import os\ndef handler(event, context):\n    return dict(os.environ)\n",
+    "proc.py": "import multiprocessing, os, subprocess, sys, time, warnings\n"
+    "def child(conn):\n    conn.send(os.getpid())\n"
+    "def handler(event, context):\n"
+    "    try:\n        warnings.warn('a handler warns')\n        warned = 'shown'\n"
+    "    except UserWarning:\n        warned = 'raised'\n"
+    "    ours, theirs = multiprocessing.Pipe()\n"
+    "    process = multiprocessing.Process(target=child, args=(theirs,))\n"
+    "    process.start()\n    child_pid = ours.recv()\n    process.join()\n"
+    "    return {'environ': open('/proc/self/environ', 'rb').read().decode(), 'path': sys.path,\n"
+    "            'argv': sys.argv, 'warned': warned, 'utc_offset': time.strftime('%z'),\n"
+    "            'subprocess': subprocess.run([sys.executable, '-c', 'pass']).returncode,\n"
+    "            'multiprocessing': child_pid != os.getpid() and process.exitcode == 0}\n",
     "aws.py": "import boto3\nfrom botocore.stub import Stubber\n"
     "def handler(event, context):\n"
     "    client = boto3.session.Session().client('dynamodb', region_name='us-east-1')\n"
@@ -142,6 +160,105 @@ def test_a_container_sees_its_functions_environment_and_nothing_of_the_stacks(co
     env = {**base_environment(), "MESSAGES_TABLE": "Messages"}
     container = Container("env", "env.handler", code_dir, env, 3, lambda line: None)
     assert invoke_all(container, {}) == [env]
+
+
+def test_a_containers_python_has_nothing_of_the_stacks_settings_and_its_functions_tz(code_dir, monkeypatch):
+    # Given a stack process run with settings of its own: its PYTHONPATH, warnings as
+    # errors, a real AWS secret (and a container server that starts in that environment)
+    monkeypatch.setenv("PYTHONPATH", "/stack/only")
+    monkeypatch.setenv("PYTHONWARNINGS", "error")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
+    container_server.server.stop()
+    # When a function whose environment sets TZ looks at its process
+    container = Container("proc", "proc.handler", code_dir, {**base_environment(), "TZ": "JST-9"}, 10, print)
+    [seen] = invoke_all(container, {})
+    # Then it sees none of those (not even in /proc), but its own TZ, the runtime's argv,
+    # its code first on sys.path and not the project, and it can start processes
+    assert "real-secret" not in seen["environ"] and "/stack/only" not in seen["environ"]
+    assert seen["path"][0] == str(code_dir) and "/stack/only" not in seen["path"]
+    assert str(container_server.ROOT) not in seen["path"]
+    assert seen["argv"] == [lambda_runtime.__file__] and seen["warned"] == "shown"
+    assert seen["utc_offset"] == "+0900"
+    assert seen["subprocess"] == 0 and seen["multiprocessing"]
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie (ended, not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_container_server_that_hangs_costs_one_cold_start_then_a_new_one_takes_over(code_dir, monkeypatch):
+    async def scenario():
+        # Given a warm container, and then its container server stopped (SIGSTOP)
+        warm = Container("warm", "ok.handler", code_dir, base_environment(), 3, print)
+        await warm.invoke({})
+        hung = container_server.server.pid
+        os.kill(hung, signal.SIGSTOP)
+        # When a cold start asks it for a container
+        monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 1)
+        cold = Container("cold", "ok.handler", code_dir, base_environment(), 3, print)
+        with pytest.raises(InvocationError, match="did not start within 1 s"):
+            await cold.invoke({})
+        # Then that server is ended, and the containers it forked with it; the next cold
+        # starts (the warm one's too) get a new server
+        monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 20)
+        assert _ended(hung) and await warm.proc.wait(5)
+        assert (await cold.invoke({}))["count"] == 1 and (await warm.invoke({}))["count"] == 1
+        assert container_server.server.pid != hung
+        await asyncio.gather(warm.stop(), cold.stop())
+
+    asyncio.run(scenario())
+
+
+def test_a_container_server_that_died_is_replaced_at_the_next_cold_start(code_dir):
+    async def scenario():
+        first = Container("first", "ok.handler", code_dir, base_environment(), 3, print)
+        await first.invoke({})
+        dead = container_server.server.pid
+        os.kill(dead, signal.SIGKILL)  # as the OOM killer would
+        while not _ended(dead):
+            await asyncio.sleep(0.01)
+        container = Container("next", "ok.handler", code_dir, base_environment(), 3, print)
+        assert (await container.invoke({}))["count"] == 1 and container_server.server.pid != dead
+        await asyncio.gather(first.stop(), container.stop())
+
+    asyncio.run(scenario())
+
+
+def test_a_container_server_that_cannot_start_is_an_invocation_error(code_dir, monkeypatch):
+    container_server.server.stop()
+    monkeypatch.setattr("sys.executable", "/nonexistent/python3")
+    [result] = invoke_all(Container("ok", "ok.handler", code_dir, base_environment(), 3, print), {})
+    assert isinstance(result, InvocationError) and "did not start: FileNotFoundError" in str(result)
+
+
+def test_a_script_that_runs_a_container_without_a_main_guard_runs_once(code_dir):
+    # (multiprocessing's servers import the parent's __main__ again in the server)
+    script = code_dir / "script.py"
+    script.write_text(
+        "import asyncio\nprint('the script ran', flush=True)\n"
+        "from local.lambda_pool import Container, base_environment\n"
+        f"container = Container('ok', 'ok.handler', {str(code_dir)!r}, base_environment(), 3, print)\n"
+        "async def main():\n    print(await container.invoke({}))\n    await container.stop()\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(container_server.ROOT)}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.stdout.count("the script ran") == 1 and "'count': 1" in result.stdout, result.stderr
+
+
+def test_stopping_a_container_whose_process_is_stopped_kills_it(code_dir):
+    async def scenario():
+        container = Container("slow", "slow.handler", code_dir, base_environment(), 3, print)
+        pid = await container.invoke({"sleep": 0})
+        os.kill(pid, signal.SIGSTOP)  # it will never read the end of its stdin
+        await container.stop()
+        return pid
+
+    assert _ended(asyncio.run(scenario()))
 
 
 def test_a_container_counts_the_aws_calls_of_each_route(code_dir):
