@@ -2,8 +2,8 @@
 and forks a Lambda container (lambda_runtime.py) for each cold start, so a cold start
 no longer starts an interpreter and imports boto3 (about 0.3 s of CPU).
 
-The server starts from the project's interpreter in isolated mode (-I: no PYTHONPATH,
-PYTHONWARNINGS or other PYTHON* settings, no user site) with base_environment() only,
+The server starts from the stack's interpreter with -E -P (no PYTHONPATH, PYTHONWARNINGS
+or other PYTHON* setting, no script directory on sys.path) and base_environment() only,
 so a container inherits nothing of the stack's environment. It ignores SIGCHLD, so the
 kernel reaps the containers; the stack waits on each container itself (a pidfd).
 
@@ -67,7 +67,7 @@ class ContainerServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-                [sys.executable, "-I", "-c", BOOT, str(ROOT), str(theirs.fileno()), str(os.getpid())],
+                [sys.executable, "-E", "-P", "-c", BOOT, str(ROOT), str(theirs.fileno()), str(os.getpid())],
                 env=base_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # (stderr is the stack's: a failed import shows there)

@@ -58,17 +58,18 @@ class ContainerProcess:
             for sock in theirs:
                 sock.close()
         streams = [await asyncio.open_unix_connection(sock=sock, limit=16 * 1024 * 1024) for sock in ours]
-        hello = b""
+        hello, why = b"", "its process ended first (the container server's errors are in the log)"
         try:
             hello = await asyncio.wait_for(streams[1][0].readline(), START_TIMEOUT_S)
         except TimeoutError:
             container_server.server.stop(kill=True)  # it hangs: the next cold start gets a new one
+            why = f"not within {START_TIMEOUT_S:g} s (its container server hangs, and is replaced)"
         finally:
             if not hello:  # (and if cancelled: the container, if it starts, reads the end of its stdin)
                 for _, writer in streams:
                     writer.close()
         if not hello:
-            raise InvocationError(f"the container did not start within {START_TIMEOUT_S:g} s")
+            raise InvocationError(f"the container did not start: {why}")
         return cls(json.loads(hello)["pid"], streams)
 
     @property

@@ -200,7 +200,7 @@ def test_a_container_server_that_hangs_costs_one_cold_start_then_a_new_one_takes
         # When a cold start asks it for a container
         monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 1)
         cold = Container("cold", "ok.handler", code_dir, base_environment(), 3, print)
-        with pytest.raises(InvocationError, match="did not start within 1 s"):
+        with pytest.raises(InvocationError, match="did not start: not within 1 s"):
             await cold.invoke({})
         # Then that server is ended, and the containers it forked with it; the next cold
         # starts (the warm one's too) get a new server
