@@ -45,16 +45,17 @@ class ContainerServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def fork(self, argv: list[str], env: dict[str, str], fds: list[int]) -> None:
-        """Ask for a container with these stdin, stdout and stderr. Raises OSError if the
-        server cannot take the request (it will be a new server next time)."""
+    def fork(self, argv: list[str], env: dict[str, str], fds: list[int]) -> int:
+        """Ask for a container with these stdin, stdout and stderr; returns the pid of the
+        server that took the request. Raises OSError if the server cannot take it (it will
+        be a new server next time)."""
         request = json.dumps({"argv": argv, "env": env}).encode()
         for attempt in (1, 2):  # a server found dead is replaced once, at once
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
             try:
                 socket.send_fds(self._control, [request], fds)
-                return
+                return self._proc.pid
             except OSError:  # it died, or it hangs and its queue is full
                 self.stop(kill=True)
                 if attempt == 2:
@@ -80,6 +81,12 @@ class ContainerServer:
             theirs.close()
         ours.setblocking(False)  # a request never waits on a server that hangs
         self._control = ours
+
+    def replace(self, pid: int) -> None:
+        """The server with this pid hangs: killed, so the next fork starts a new one, unless
+        that happened already (cold starts that waited on it together end it once)."""
+        if self.pid == pid:
+            self.stop(kill=True)
 
     def stop(self, kill: bool = False) -> None:
         """End the server (kill: at once, as one that hangs must be); the containers it

@@ -47,9 +47,36 @@ class ContainerProcess:
 
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str]) -> ContainerProcess:
+        """A new container. A container server that hangs is replaced after START_TIMEOUT_S
+        and the new one asked once more: it costs that cold start the wait, not its frame."""
+        for _ in range(2):
+            (server_pid, streams), hello = await cls._fork(argv, env), None
+            try:
+                hello = await asyncio.wait_for(streams[1][0].readline(), START_TIMEOUT_S)
+            except TimeoutError:
+                container_server.server.replace(server_pid)  # it hangs
+            finally:
+                if not hello:  # (and if cancelled: the container, if it starts, reads the end of its stdin)
+                    for _, writer in streams:
+                        writer.close()
+            if hello:
+                return cls(json.loads(hello)["pid"], streams)
+            if hello == b"":
+                why = "its process ended first (the container server's errors are in the log)"
+                raise InvocationError(f"the container did not start: {why}")
+        raise InvocationError(
+            f"the container did not start: not within {START_TIMEOUT_S:g} s, from two container servers"
+        )
+
+    @staticmethod
+    async def _fork(
+        argv: list[str], env: dict[str, str]
+    ) -> tuple[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]:
+        """Asks the container server for a process: the server's pid, and the process's
+        stdin, stdout and stderr."""
         ours, theirs = zip(*(socket.socketpair() for _ in range(3)), strict=True)
         try:
-            container_server.server.fork(argv, env, [sock.fileno() for sock in theirs])
+            server_pid = container_server.server.fork(argv, env, [sock.fileno() for sock in theirs])
         except BaseException:
             for sock in ours:
                 sock.close()
@@ -57,20 +84,7 @@ class ContainerProcess:
         finally:
             for sock in theirs:
                 sock.close()
-        streams = [await asyncio.open_unix_connection(sock=sock, limit=16 * 1024 * 1024) for sock in ours]
-        hello, why = b"", "its process ended first (the container server's errors are in the log)"
-        try:
-            hello = await asyncio.wait_for(streams[1][0].readline(), START_TIMEOUT_S)
-        except TimeoutError:
-            container_server.server.stop(kill=True)  # it hangs: the next cold start gets a new one
-            why = f"not within {START_TIMEOUT_S:g} s (its container server hangs, and is replaced)"
-        finally:
-            if not hello:  # (and if cancelled: the container, if it starts, reads the end of its stdin)
-                for _, writer in streams:
-                    writer.close()
-        if not hello:
-            raise InvocationError(f"the container did not start: {why}")
-        return cls(json.loads(hello)["pid"], streams)
+        return server_pid, [await asyncio.open_unix_connection(sock=sock, limit=16 * 1024 * 1024) for sock in ours]
 
     @property
     def exited(self) -> bool:

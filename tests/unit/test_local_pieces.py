@@ -190,25 +190,37 @@ def _ended(pid: int) -> bool:
         return True
 
 
-def test_a_container_server_that_hangs_costs_one_cold_start_then_a_new_one_takes_over(code_dir, monkeypatch):
+def test_a_container_server_that_hangs_is_replaced_and_costs_a_cold_start_its_wait(code_dir, monkeypatch):
     async def scenario():
         # Given a warm container, and then its container server stopped (SIGSTOP)
         warm = Container("warm", "ok.handler", code_dir, base_environment(), 3, print)
         await warm.invoke({})
         hung = container_server.server.pid
         os.kill(hung, signal.SIGSTOP)
-        # When a cold start asks it for a container
+        # When two cold starts ask it for a container together (as a reset's functions do)
         monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 1)
-        cold = Container("cold", "ok.handler", code_dir, base_environment(), 3, print)
-        with pytest.raises(InvocationError, match="did not start: not within 1 s"):
-            await cold.invoke({})
-        # Then that server is ended, and the containers it forked with it; the next cold
-        # starts (the warm one's too) get a new server
-        monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 20)
-        assert _ended(hung) and await warm.proc.wait(5)
-        assert (await cold.invoke({}))["count"] == 1 and (await warm.invoke({}))["count"] == 1
+        cold = [Container(f"cold{i}", "ok.handler", code_dir, base_environment(), 3, print) for i in (1, 2)]
+        results = await asyncio.gather(*(c.invoke({}) for c in cold))
+        # Then, once they have waited that long, one new server forks both and their frames run
+        assert [r["count"] for r in results] == [1, 1]
         assert container_server.server.pid != hung
-        await asyncio.gather(warm.stop(), cold.stop())
+        # and the hung server is ended, and the containers it forked with it
+        assert _ended(hung) and await warm.proc.wait(5)
+        assert (await warm.invoke({}))["count"] == 1
+        await asyncio.gather(warm.stop(), *(c.stop() for c in cold))
+
+    asyncio.run(scenario())
+
+
+def test_a_cold_start_that_two_container_servers_cannot_serve_in_time_is_an_invocation_error(code_dir, monkeypatch):
+    async def scenario():
+        monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 0.001)  # less than any fork takes
+        cold = Container("cold", "ok.handler", code_dir, base_environment(), 3, print)
+        with pytest.raises(InvocationError, match="not within 0.001 s, from two container servers"):
+            await cold.invoke({})
+        monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 20)
+        assert (await cold.invoke({}))["count"] == 1
+        await cold.stop()
 
     asyncio.run(scenario())
 
