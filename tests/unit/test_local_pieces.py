@@ -214,7 +214,8 @@ def test_a_container_server_that_hangs_is_replaced_and_costs_a_cold_start_its_wa
 
 def test_a_cold_start_that_two_container_servers_cannot_serve_in_time_is_an_invocation_error(code_dir, monkeypatch):
     async def scenario():
-        monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 0.001)  # less than any fork takes
+        container_server.server.stop()  # so each try waits for a new server's start, ~0.4 s
+        monkeypatch.setattr(lambda_pool, "START_TIMEOUT_S", 0.001)
         cold = Container("cold", "ok.handler", code_dir, base_environment(), 3, print)
         with pytest.raises(InvocationError, match="not within 0.001 s, from two container servers"):
             await cold.invoke({})
