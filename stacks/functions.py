@@ -44,6 +44,17 @@ RETENTION = {
 }
 
 
+# Each function's time limit, in seconds. A DynamoDB call takes 6 s at its slowest (two
+# attempts that time out, and the backoff between them: lambda_src/chat/aws.py), so:
+# $connect, a JWKS fetch (4 s at worst) and a PutItem; $disconnect, a DeleteItem and the
+# lastSeen PutItem; the message function, API Gateway's 29 s, within which it starts no
+# call that could not end in time (aws.OutOfTime). tests/unit/test_time_limits.py checks
+# these against the calls each function makes.
+CONNECT_TIMEOUT_S = 12
+DISCONNECT_TIMEOUT_S = 15
+MESSAGE_TIMEOUT_S = 29
+
+
 class Functions(Construct):
     def __init__(
         self,
@@ -103,14 +114,14 @@ class Functions(Construct):
         self.connect = function(
             "Connect",
             "connect.handler",
-            10,
+            CONNECT_TIMEOUT_S,
             {**environment, **connect_environment},
             "WebSocket $connect: authenticate, record the connection",
         )
         self.disconnect = function(
             "Disconnect",
             "disconnect.handler",
-            5,
+            DISCONNECT_TIMEOUT_S,
             environment,
             "WebSocket $disconnect: forget the connection, record when its user was last seen",
         )
@@ -119,7 +130,7 @@ class Functions(Construct):
         self.message = function(
             "Message",
             "message.handler",
-            29,
+            MESSAGE_TIMEOUT_S,
             environment,
             "WebSocket client actions: " + ", ".join([*MESSAGE_ROUTES, "$default"]),
         )

@@ -4,14 +4,19 @@ Importing this module makes no network call and does not even import boto3, so a
 cold start pays for boto3 only when a handler first needs it.
 
 Timeouts are short because every caller is a WebSocket client waiting for a frame, and
-they bound how long one call can take, which actions.py budgets against the function's
-time limit (29 s for the message function). A post is tried once: one that fails leaves
-the message pending, and sync brings it.
+they bound how long one call can take (WORST_*_MS). Each client refuses to start a call
+that, at its slowest, would not end before the function's time limit with room left for
+one more post (the error frame): it raises OutOfTime instead, so an invocation ends with
+an answer rather than being cut off by Lambda. stacks/functions.py gives each function
+the time its fixed path needs (tests/unit/test_time_limits.py checks), and actions.py
+budgets the paths that loop (sync). A post is tried once: one that fails leaves the
+message pending, and sync brings it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import lru_cache
 
 CONNECT_TIMEOUT_S = 1
@@ -25,6 +30,33 @@ RETRY_BACKOFF_S = 2
 # The longest one call can take, every attempt timing out.
 WORST_DYNAMODB_MS = 1000 * (DYNAMODB_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + RETRY_BACKOFF_S)
 WORST_POST_MS = 1000 * POST_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
+WORST_EVENTS_MS = 1000 * EVENTS_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
+
+# The invocation's Lambda context's clock (ms left), set by handlers.invocation; None
+# outside an invocation or without a context (tests), where nothing is refused.
+_time_left: Callable[[], float] | None = None
+
+
+class OutOfTime(Exception):
+    """A call not started: at its slowest it would end too close to the time limit."""
+
+
+def limit_time(time_left: Callable[[], float] | None) -> None:
+    """From now on, calls are refused when they do not fit in time_left() (ms)."""
+    global _time_left
+    _time_left = time_left
+
+
+def _within_time(client, worst_ms: int, reserve_ms: int):
+    """The client, refusing a call whose worst_ms, with reserve_ms after it, does not fit."""
+
+    def check(model, **_):
+        left = _time_left() if _time_left is not None else None
+        if left is not None and left < worst_ms + reserve_ms:
+            raise OutOfTime(f"{model.name} not started: {left:.0f} ms left, and it may take {worst_ms} ms")
+
+    client.meta.events.register("before-call", check, unique_id="chat-time-limit")
+    return client
 
 
 def _config(attempts: int):
@@ -47,7 +79,8 @@ def error_code(exc: BaseException) -> str:
 def dynamodb():
     import boto3
 
-    return boto3.session.Session().client("dynamodb", config=_config(DYNAMODB_ATTEMPTS))
+    client = boto3.session.Session().client("dynamodb", config=_config(DYNAMODB_ATTEMPTS))
+    return _within_time(client, WORST_DYNAMODB_MS, WORST_POST_MS)
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +88,8 @@ def events():
     """EventBridge, for push events (chat.push)."""
     import boto3
 
-    return boto3.session.Session().client("events", config=_config(EVENTS_ATTEMPTS))
+    client = boto3.session.Session().client("events", config=_config(EVENTS_ATTEMPTS))
+    return _within_time(client, WORST_EVENTS_MS, 0)  # after the ack: no frame follows it
 
 
 @lru_cache(maxsize=8)
@@ -69,6 +103,7 @@ def management_api(endpoint_url: str):
     import boto3
 
     override = os.environ.get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI")
-    return boto3.session.Session().client(
+    client = boto3.session.Session().client(
         "apigatewaymanagementapi", endpoint_url=override or endpoint_url, config=_config(POST_ATTEMPTS)
     )
+    return _within_time(client, WORST_POST_MS, 0)

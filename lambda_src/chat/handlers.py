@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from . import protocol
+from . import aws, protocol
 from .actions import ACTIONS, Invocation
 from .auth import Authenticator, Unauthorized
 from .config import MissingSetting, Settings
@@ -33,8 +33,6 @@ class Services:
 @lru_cache(maxsize=1)
 def default_services() -> Services:
     """Built on first use, once per container; no network until a request needs it."""
-    from . import aws
-
     settings = Settings.from_env()
     return Services(
         settings=settings,
@@ -53,9 +51,11 @@ def invocation(event: dict, context, action: str):
     request_id = getattr(context, "aws_request_id", None)
     bind(requestId=request_id, route=request.get("routeKey"), connectionId=request.get("connectionId"))
     started = time.perf_counter()
+    aws.limit_time(context.get_remaining_time_in_millis if context is not None else None)
     try:
         yield
     finally:
+        aws.limit_time(None)
         flush(action, (time.perf_counter() - started) * 1000)
 
 

@@ -22,6 +22,8 @@ import urllib.request
 
 LEEWAY_SECONDS = 30
 JWKS_TIMEOUT_SECONDS = 2.0
+# a fetch at its slowest: urlopen's timeout bounds the connect, then the reply's read
+JWKS_WORST_MS = int(2 * JWKS_TIMEOUT_SECONDS * 1000)
 JWKS_REFETCH_INTERVAL_SECONDS = 60.0
 JWKS_FAILURE_RETRY_SECONDS = 5.0
 MAX_TOKEN_CHARS = 8192
