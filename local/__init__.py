@@ -3,7 +3,8 @@
 __main__.py        the command line: python -m local run | token
 stack.py           reads cdk.out and starts the parts below, in order
 template.py        what the template says: tables, functions, routes, stage
-dynamodb.py        dynalite, the DynamoDB-compatible server
+dynamodb.py        dynalite, the DynamoDB-compatible server, and the IAM check the functions reach it through
+iam.py             IAM: each function's role read from the template, and AWS's policy evaluation
 lambda_pool.py     one pool of containers (processes) per function
 container_server.py the process that has imported boto3 and forks each container
 lambda_runtime.py  the container process: imports a handler and runs invocations

@@ -35,6 +35,7 @@ async def run(args) -> int:
         handshake_delay_s=args.handshake_delay_ms / 1000,
         ordered=args.ordered,
         dynamodb_port=args.dynamodb_port,
+        functions_dynamodb_port=args.functions_dynamodb_port,
         stack=args.stack,
         log=log,
     )
@@ -55,6 +56,7 @@ async def run(args) -> int:
     print(
         f"Local stack {stack.stack_name} ({stack.auth_mode} auth) on {stack.url}\n"
         f"  DynamoDB (dynalite): {stack.db.endpoint}, data in {args.state_dir / 'dynamodb'}\n"
+        f"                       (the functions reach it through IAM on {stack.guard.endpoint})\n"
         f"  @connections API:    http://{args.host}:{args.port}/{stack.gateway.api.stage}/@connections/{{id}}\n"
         f"  Push events:         http://{args.host}:{args.port}{LIST_PATH} (each is printed here too)\n"
         f"  Web client:          http://{args.host}:{args.port}/ (open it in two tabs)\n"
@@ -110,7 +112,12 @@ def main(argv=None) -> int:
         help="handle one connection's frames one after another, in arrival order (API Gateway runs them at "
         "the same time, so by default so does this)",
     )
-    r.add_argument("--dynamodb-port", type=int, help="default: a free port")
+    r.add_argument("--dynamodb-port", type=int, help="dynalite's port, unguarded (default: a free port)")
+    r.add_argument(
+        "--functions-dynamodb-port",
+        type=int,
+        help="the port the functions reach DynamoDB on, through IAM (default: a free port)",
+    )
     k = sub.add_parser("token", help="print a token from the local issuer (AUTH=token mode)")
     k.add_argument("user")
     k.add_argument("--port", type=int, default=8080)

@@ -1,6 +1,8 @@
 """The @connections management API of a stage, as the message function's boto3 client
 sees it: POST sends a frame, GET describes the connection, DELETE closes it, and a
-connection that is gone (or never was) answers 410 GoneException."""
+connection that is gone (or never was) answers 410 GoneException. Before any of that,
+as on AWS, the signer's role must allow execute-api:ManageConnections on the
+connection's ARN (local/iam.py), or the answer is 403."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode, web
+
+from . import iam
 
 
 def _gone() -> web.Response:
@@ -18,10 +22,22 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
+def _forbidden(code: str, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=403, headers={"x-amzn-ErrorType": code})
+
+
 class ConnectionsApi:
-    def __init__(self, find: Callable[[str], object | None], max_frame_bytes: int):
+    def __init__(
+        self,
+        find: Callable[[str], object | None],
+        max_frame_bytes: int,
+        authorizer: iam.Authorizer | None = None,
+        stage_arn: str = "",
+    ):
         self.find = find  # connection id -> the open gateway Connection, or None
         self.max_frame_bytes = max_frame_bytes
+        self.authorizer = authorizer  # None: no IAM (the gateway's own tests)
+        self.stage_arn = stage_arn  # arn:aws:execute-api:<region>:<account>:<api id>/<stage>
 
     def routes(self, stage: str) -> list[web.RouteDef]:
         return [
@@ -30,6 +46,9 @@ class ConnectionsApi:
         ]
 
     async def handle(self, request: web.Request) -> web.Response:
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
         conn = self.find(request.match_info["id"])
         if conn is None:
             return _gone()
@@ -55,3 +74,19 @@ class ConnectionsApi:
             await conn.close(WSCloseCode.OK)
             return web.Response(status=204)
         return web.Response(status=405)
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """API Gateway's 403 for a request its signer's role may not make, else None."""
+        if self.authorizer is None:
+            return None
+        if "Authorization" not in request.headers:
+            return _forbidden("MissingAuthenticationTokenException", "Missing Authentication Token")
+        role = self.authorizer.caller(request.headers)
+        if role is None:
+            return _forbidden("UnrecognizedClientException", "The security token included in the request is invalid.")
+        action = "execute-api:ManageConnections"
+        resource = f"{self.stage_arn}/{request.method}/@connections/{request.match_info['id']}"
+        decision = self.authorizer.check(role, action, resource)
+        if decision.allowed:
+            return None
+        return _forbidden("AccessDeniedException", iam.not_authorized(role.principal, action, resource, decision))

@@ -92,12 +92,16 @@ class Gateway:
         ordered: bool = False,
         extra_routes: list[web.RouteDef] = (),
         page=None,
+        authorizer=None,
+        stage_arn: str = "",
         log=print,
     ):
         """ordered: run one connection's frames one after another, in arrival order (API
         Gateway does not: it invokes the function for each frame as it comes).
         page: a handler for a plain GET of `/` (not a WebSocket), the local stack's web
-        client; without it, and always at the stage's path, such a GET gets 426 as on AWS."""
+        client; without it, and always at the stage's path, such a GET gets 426 as on AWS.
+        authorizer (local/iam.py) and stage_arn: IAM on the @connections API; without
+        them it takes any request (this module's own tests)."""
         self.api, self.routes = api, routes
         self.selector = RouteSelector(api.route_selection, routes)
         self.events = Events(api.stage, f"{host}:{port}")
@@ -106,7 +110,7 @@ class Gateway:
         self.handshake_delay_s = handshake_delay_s
         self.max_frame_bytes = max_frame_bytes
         self.ordered = ordered
-        self.connections_api = ConnectionsApi(self._open_connection, max_frame_bytes)
+        self.connections_api = ConnectionsApi(self._open_connection, max_frame_bytes, authorizer, stage_arn)
         self.extra_routes = list(extra_routes)
         self.page = page
         self.log = log

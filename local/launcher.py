@@ -23,7 +23,7 @@ class LocalStackProcess:
 
     def __init__(self, cdk_out: Path, state_dir: Path, *flags: str):
         self.cdk_out, self.state_dir, self.flags = cdk_out, state_dir, flags
-        self.port, self.dynamodb_port = free_port(), free_port()
+        self.port, self.dynamodb_port, self.functions_dynamodb_port = free_port(), free_port(), free_port()
         self.proc: subprocess.Popen | None = None
         self._dynamodb = None  # dynamodb(): one client, made when first asked for
         self.log = state_dir / "stack.log"
@@ -56,6 +56,8 @@ class LocalStackProcess:
             str(self.port),
             "--dynamodb-port",
             str(self.dynamodb_port),
+            "--functions-dynamodb-port",
+            str(self.functions_dynamodb_port),
             *self.flags,
             *more,
         ]
@@ -128,6 +130,35 @@ class LocalStackProcess:
         """The push events put on the template's bus so far, oldest first (/@local/events),
         those whose detail has these fields' values."""
         return self._get("/@local/events", **detail)
+
+    def _function_key(self, handler: str) -> str:
+        """The access key the function with this handler signs with (local/iam.py)."""
+        from .iam import access_key
+        from .template import functions, load_assembly
+
+        specs = functions(load_assembly(self.cdk_out)[1])
+        [function_id] = [logical_id for logical_id, spec in specs.items() if spec["handler"] == handler]
+        return access_key(function_id)
+
+    def management_api(self, handler: str = "message.handler"):
+        """A boto3 client of the stack's @connections API, signed as the function with this
+        handler signs, so IAM lets it do what that function may."""
+        return self._client("apigatewaymanagementapi", f"http://127.0.0.1:{self.port}/production", handler)
+
+    def functions_dynamodb(self, handler: str = "message.handler"):
+        """A boto3 client of DynamoDB as that function reaches it: through IAM, as its role."""
+        return self._client("dynamodb", f"http://127.0.0.1:{self.functions_dynamodb_port}", handler)
+
+    def _client(self, service: str, endpoint: str, handler: str):
+        import boto3
+
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self._function_key(handler),
+            aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
+        )
 
     def dynamodb(self):
         """A boto3 client of this stack's DynamoDB server: one per stack object, as tests

@@ -14,14 +14,16 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
+from . import iam
 from . import template as t
-from .dynamodb import Dynalite
+from .dynamodb import Dynalite, DynamoDBGuard
 from .eventbridge import API_PATH, EventBuses
 from .gateway import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S, Gateway
 from .issuer import CLIENT_ID, LocalIssuer
-from .lambda_pool import FunctionPool, base_environment
+from .lambda_pool import FunctionPool, InvocationError, base_environment
 
 REGION = "us-east-1"
+API_ID = "local"  # the WebSocket API's id, in its callback URL and its ARN
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web"  # index.html and app.js
 
 
@@ -29,6 +31,17 @@ WEB_CLIENT = Path(__file__).resolve().parent.parent / "web"  # index.html and ap
 # when the first is busy, as Lambda scales out), enough to show races between
 # invocations, few enough for a laptop (make bench and make soak use it too).
 WORKERS = 2
+
+
+class Uninvokable:
+    """A route whose function API Gateway may not invoke (its resource policy says no):
+    each invocation fails, as on AWS."""
+
+    def __init__(self, line: str):
+        self.line = line
+
+    async def invoke(self, event: dict, connection_id: str) -> dict:
+        raise InvocationError(self.line)
 
 
 class LocalStack:
@@ -45,12 +58,14 @@ class LocalStack:
         handshake_delay_s: float = HANDSHAKE_DELAY_S,
         ordered: bool = False,
         dynamodb_port: int | None = None,
+        functions_dynamodb_port: int | None = None,
         stack: str | None = None,
         log=print,
     ):
         self.cdk_out, self.host, self.port = Path(cdk_out).resolve(), host, port
         self.state_dir, self.fresh, self.workers = Path(state_dir), fresh, workers
         self.idle_timeout_s, self.dynamodb_port, self.stack_name = idle_timeout_s, dynamodb_port, stack
+        self.functions_dynamodb_port = functions_dynamodb_port
         self.handshake_delay_s = handshake_delay_s
         self.ordered = ordered
         self.log = log
@@ -61,6 +76,8 @@ class LocalStack:
         self.auth_mode = "dev"
         self.table_names: dict[str, str] = {}
         self.buses = EventBuses((), REGION, log)
+        self.authorizer: iam.Authorizer | None = None
+        self.guard: DynamoDBGuard | None = None  # IAM in front of DynamoDB, for the functions
         self.template: dict = {}
         self._dynamodb = None  # a boto3 client of the local DynamoDB server, made when first needed
         self._resetting = asyncio.Lock()
@@ -89,8 +106,14 @@ class LocalStack:
         await self.db.start()
         self.template = template
         self.table_names = await asyncio.to_thread(self._create_tables, template)
-        refs, attributes = {**self.table_names, **t.aws_refs(template, REGION, "local")}, {}
-        self.buses = EventBuses(t.event_buses(template).values(), REGION, self.log)
+        refs = {**self.table_names, **t.aws_refs(template, REGION, API_ID, iam.ACCOUNT)}
+        attributes = t.arn_attributes(template, REGION, self.table_names, iam.ACCOUNT)
+        self.authorizer = self._authorizer(template, refs, attributes)
+        self.guard = DynamoDBGuard(
+            self.db.port, self.authorizer, REGION, iam.ACCOUNT, self.functions_dynamodb_port, self.log
+        )
+        await self.guard.start()
+        self.buses = EventBuses(t.event_buses(template).values(), REGION, self.log, self.authorizer)
 
         self.auth_mode = next(
             (s["environment"].get("AUTH_MODE") for s in specs.values() if "AUTH_MODE" in s["environment"]), "dev"
@@ -116,7 +139,8 @@ class LocalStack:
             env.update(
                 AWS_REGION=REGION,
                 AWS_DEFAULT_REGION=REGION,
-                AWS_ENDPOINT_URL_DYNAMODB=self.db.endpoint,
+                AWS_ACCESS_KEY_ID=iam.access_key(logical_id),  # its role's, as Lambda gives it
+                AWS_ENDPOINT_URL_DYNAMODB=self.guard.endpoint,
                 AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=f"http://127.0.0.1:{self.port}/{api.stage}",
                 AWS_ENDPOINT_URL_EVENTBRIDGE=f"http://127.0.0.1:{self.port}{API_PATH}",
                 AWS_LAMBDA_FUNCTION_NAME=logical_id,
@@ -127,15 +151,23 @@ class LocalStack:
             )
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
 
+        routes = {route: self.pools[fn] for route, fn in api.routes.items()}
+        for route, line in iam.uninvokable_routes(
+            template, api.routes, api.stage, API_ID, refs, attributes, t.resolve, REGION
+        ).items():
+            self.log(line)
+            routes[route] = Uninvokable(line)
         self.gateway = Gateway(
             api,
-            {route: self.pools[fn] for route, fn in api.routes.items()},
+            routes,
             host=self.host,
             port=self.port,
             idle_timeout_s=self.idle_timeout_s,
             handshake_delay_s=self.handshake_delay_s,
             ordered=self.ordered,
             page=self._serve_page,
+            authorizer=self.authorizer,
+            stage_arn=f"arn:aws:execute-api:{REGION}:{iam.ACCOUNT}:{API_ID}/{api.stage}",
             extra_routes=[
                 web.get("/app.js", self._serve_page),
                 web.get("/@local/config", self._serve_config),
@@ -148,6 +180,22 @@ class LocalStack:
             log=self.log,
         )
         await self.gateway.start()
+
+    def _authorizer(self, template: dict, refs: dict, attributes: dict) -> iam.Authorizer:
+        """Each function's role, read from the template, enforced from now on; what the
+        local stack cannot see of a role, and an alarm topic that refuses its alarms, said once."""
+        try:
+            roles = iam.roles(template, refs, attributes, t.resolve)
+        except iam.PolicyError as exc:
+            raise t.TemplateError(str(exc)) from None
+        for function_id, role in roles.items():
+            for what in role.unresolved:
+                self.log(
+                    f"IAM: {function_id}'s role holds what the local stack cannot resolve (it allows nothing): {what}"
+                )
+        for line in iam.alarm_denials(template, refs, attributes, t.resolve, REGION):
+            self.log(line)
+        return iam.Authorizer(roles, REGION, self.log)
 
     async def _serve_page(self, request: web.Request) -> web.StreamResponse:
         """The reference web client (web/), at http://127.0.0.1:<port>/."""
@@ -226,5 +274,7 @@ class LocalStack:
             self.gateway = None
         await asyncio.gather(*(pool.stop() for pool in self.pools.values()), return_exceptions=True)
         self.pools = {}
+        if self.guard:
+            await self.guard.stop()
         if self.db:
             await self.db.stop()

@@ -183,15 +183,50 @@ def _function_of(uri, resources: dict) -> str:
 # ---- intrinsic functions ----------------------------------------------------------
 
 
-def aws_refs(template: dict, region: str, api_id: str) -> dict[str, str]:
-    """Refs that only AWS can answer: the region, the URL suffix, the WebSocket API's id
-    (so the stage's callback URL resolves; the local stack points posts at itself) and
-    each event bus's name."""
-    refs = {"AWS::Region": region, "AWS::URLSuffix": "amazonaws.com"}
+def aws_refs(template: dict, region: str, api_id: str, account: str = "000000000000") -> dict[str, str]:
+    """Refs that only AWS can answer: the region, partition, account and URL suffix, the
+    WebSocket API's id (so the stage's callback URL resolves; the local stack points posts
+    at itself), each event bus's name and each SNS topic's ARN."""
+    refs = {
+        "AWS::Region": region,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::Partition": "aws",
+        "AWS::AccountId": account,
+    }
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "AWS::ApiGatewayV2::Api":
             refs[logical_id] = api_id
+        elif resource["Type"] == "AWS::SNS::Topic":
+            name = resource.get("Properties", {}).get("TopicName") or logical_id
+            refs[logical_id] = f"arn:aws:sns:{region}:{account}:{name}"
     return refs | event_buses(template)
+
+
+def arn_attributes(
+    template: dict, region: str, table_names: dict[str, str], account: str = "000000000000"
+) -> dict[tuple[str, str], str]:
+    """Fn::GetAtt values that name a resource (its Arn, its name) for the resources the
+    functions' policies point at: tables, event buses, topics, log groups, functions."""
+    attributes = {}
+    for logical_id, resource in template["Resources"].items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind in TABLE_TYPES and logical_id in table_names:
+            arn = f"arn:aws:dynamodb:{region}:{account}:table/{table_names[logical_id]}"
+            attributes |= {(logical_id, "Arn"): arn, (logical_id, "StreamArn"): f"{arn}/stream/local"}
+        elif kind == "AWS::Events::EventBus":
+            name = props.get("Name") or logical_id
+            attributes |= {(logical_id, "Name"): name}
+            attributes[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:event-bus/{name}"
+        elif kind == "AWS::SNS::Topic":
+            name = props.get("TopicName") or logical_id
+            attributes |= {(logical_id, "TopicName"): name}
+            attributes[(logical_id, "TopicArn")] = f"arn:aws:sns:{region}:{account}:{name}"
+        elif kind == "AWS::Logs::LogGroup":
+            name = props.get("LogGroupName") or logical_id
+            attributes[(logical_id, "Arn")] = f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+        elif kind == "AWS::Lambda::Function":  # named for its logical id, as its containers are
+            attributes[(logical_id, "Arn")] = f"arn:aws:lambda:{region}:{account}:function:{logical_id}"
+    return attributes
 
 
 def event_buses(template: dict) -> dict[str, str]:

@@ -71,7 +71,14 @@ class MessagingStack(Stack):
         _grant(storage.connections, functions.connect, "dynamodb:PutItem")
         # $disconnect forgets the connection and records when its user was last seen
         _grant(storage.connections, functions.disconnect, "dynamodb:DeleteItem", "dynamodb:PutItem")
-        _grant(storage.connections, functions.message, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
+        _grant(
+            storage.connections,
+            functions.message,
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",  # a connection whose post answered 410
+            "dynamodb:BatchGetItem",  # presence: the #lastSeen: rows
+        )
         for table in (storage.messages, storage.conversations):  # no DeleteItem: messages are soft-deleted
             _grant(
                 table,

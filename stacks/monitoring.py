@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -49,6 +50,24 @@ class Monitoring(Construct):
                 reason="Alarm notifications carry no message content or user data. CloudWatch cannot publish "
                 "to a topic encrypted with the AWS managed SNS key, and a customer managed key would add a "
                 "monthly KMS charge to a personal stack.",
+            )
+        )
+        # enforce_ssl gives the topic a policy of its own, which replaces the default one that
+        # let the account's alarms publish: without this, no alarm would ever notify anyone.
+        # Only this account's alarms (aws:SourceAccount, aws:SourceArn: no confused deputy).
+        stack = Stack.of(self)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
             )
         )
         if alarm_email:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,9 @@ def _shared_stack(tmp_path_factory, dev_cdk_out):
 
 
 @pytest.fixture
-def stack(_shared_stack) -> RunningStack:
-    """This worker's dev-mode stack, reset; started again if a test left it dead."""
+def stack(_shared_stack) -> Iterator[RunningStack]:
+    """This worker's dev-mode stack, reset; started again if a test left it dead. A test
+    during which IAM denied any call (local/iam.py) fails, with the denied calls."""
     shared = _shared_stack[-1]
     if shared.proc.poll() is not None:
         shared.stop()
@@ -80,7 +82,11 @@ def stack(_shared_stack) -> RunningStack:
         _shared_stack.append(shared)
     shared.reset()
     shared.log_from_here()
-    return shared
+    yield shared
+    # every call of every function was allowed by its role, as AWS would have to allow it:
+    # a missing grant fails the test that made the call, even where the handler carries on
+    denied = [line for line in shared.log_text().splitlines() if line.startswith("denied by IAM")]
+    assert not denied, "\n".join(denied)
 
 
 @pytest.fixture

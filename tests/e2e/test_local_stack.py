@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import websockets
 import websockets.exceptions  # (websockets loads it lazily: on its own, a test could find it missing)
+from botocore.exceptions import ClientError
 
 from clients import Client, connection_ids, descendants, processes_mentioning, run, still_running
 from harness import send_frame
@@ -316,13 +317,10 @@ def test_an_idle_connection_is_closed_with_1001(start_stack):
 
 
 def test_management_api_answers_410_for_an_unknown_connection(stack):
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(f"http://127.0.0.1:{stack.port}/production/@connections/nope", data=b"x")
-    with pytest.raises(urllib.error.HTTPError) as gone:
-        urllib.request.urlopen(request, timeout=5)
-    assert gone.value.code == 410 and gone.value.headers["x-amzn-ErrorType"] == "GoneException"
+    with pytest.raises(ClientError) as gone:
+        stack.management_api().post_to_connection(ConnectionId="nope", Data=b"x")
+    assert gone.value.response["Error"]["Code"] == "GoneException"
+    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 410
 
 
 def test_token_mode_accepts_a_good_token_and_refuses_a_bad_one(start_stack, cognito_cdk_out):
@@ -438,17 +436,15 @@ def test_a_kill_9_of_the_stacks_process_alone_ends_all_it_started_even_what_is_s
 
 
 def test_the_connections_api_refuses_a_post_over_32_kb_as_api_gateway_does(stack):
-    import urllib.error
-    import urllib.request
+    api = stack.management_api()
 
     async def scenario():
         alice = await Client.connect(stack.url, "alice")
         [row] = connection_ids(stack)
-        url = f"http://127.0.0.1:{stack.port}/production/@connections/{row}"
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url, data=b"x" * (32 * 1024 + 1)))
-        assert refused.value.code == 413
-        await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url, data=b'{"fits":1}'))
+        with pytest.raises(ClientError) as refused:
+            await asyncio.to_thread(api.post_to_connection, ConnectionId=row, Data=b"x" * (32 * 1024 + 1))
+        assert refused.value.response["Error"]["Code"] == "PayloadTooLargeException"
+        await asyncio.to_thread(api.post_to_connection, ConnectionId=row, Data=b'{"fits":1}')
         assert await alice.next() == {"fits": 1}
 
     run(scenario())

@@ -3,10 +3,14 @@ what docs/operations.md says they do."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 
+from local import iam
+from local.iam import alarm_denials
+from local.template import arn_attributes, aws_refs, resolve
 from synth import synth
 
 
@@ -65,3 +69,42 @@ def test_the_topic_refuses_plain_http_and_the_stack_has_a_dashboard(template):
     assert "aws:SecureTransport" in json.dumps(policy)
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == 1
     assert {"AlarmTopicArn", "DashboardName"} <= set(template["Outputs"])
+
+
+def alarm_topic_denials(template: dict) -> list[str]:
+    """What the local stack says of the alarm topic's policy: one line per topic that
+    would refuse CloudWatch's notifications (local/iam.py)."""
+    refs = aws_refs(template, "us-east-1", "api123")
+    return alarm_denials(template, refs, arn_attributes(template, "us-east-1", {}), resolve, "us-east-1")
+
+
+def test_cloudwatch_may_publish_the_alarms_to_their_topic(template):
+    # Given the topic's policy (enforce_ssl makes one, and it replaces SNS's default policy)
+    # Then CloudWatch, publishing this account's alarms, is allowed
+    assert alarm_topic_denials(template) == []
+    # and without the statement that allows it, every alarm would go unheard (the defect it fixes)
+    without = copy.deepcopy(template)
+    [policy] = resources(without, "AWS::SNS::TopicPolicy").values()
+    document = policy["Properties"]["PolicyDocument"]
+    document["Statement"] = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+    [line] = alarm_topic_denials(without)
+    assert "cloudwatch.amazonaws.com may not sns:Publish" in line and "none of their notifications" in line
+
+
+def test_only_this_accounts_alarms_over_tls_may_publish_to_the_topic(template):
+    [policy] = resources(template, "AWS::SNS::TopicPolicy").values()
+    refs = aws_refs(template, "us-east-1", "api123")
+    topic_policy = iam.Policy.of(iam._resolved(policy["Properties"]["PolicyDocument"], refs, {}, resolve, []))
+    [topic] = [refs[k] for k in resources(template, "AWS::SNS::Topic")]
+    alarm = f"arn:aws:cloudwatch:us-east-1:{iam.ACCOUNT}:alarm:MessageErrors"
+
+    def publish(service="cloudwatch.amazonaws.com", **context) -> bool:
+        context = {"aws:SourceAccount": iam.ACCOUNT, "aws:SourceArn": alarm, **context}
+        principal = iam.Principal(service=service)
+        return iam.evaluate("sns:Publish", topic, principal, context, resource_policy=topic_policy).allowed
+
+    assert publish()
+    assert not publish(**{"aws:SourceAccount": "111122223333"})  # another account's alarm (confused deputy)
+    assert not publish(**{"aws:SourceArn": alarm.replace(iam.ACCOUNT, "111122223333")})
+    assert not publish(**{"aws:SecureTransport": "false"})  # the SSL-only deny still holds
+    assert not publish("events.amazonaws.com")  # only CloudWatch

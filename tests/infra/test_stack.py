@@ -10,6 +10,8 @@ import pytest
 from aws_cdk.assertions import Match
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from local.iam import uninvokable_routes
+from local.template import arn_attributes, aws_refs, resolve, websocket_api
 from stacks.config import ConfigError, StackConfig
 from synth import synth
 
@@ -200,6 +202,45 @@ def test_only_the_message_function_may_post_to_connections_and_only_on_this_stag
     assert "dynamodb:Scan" not in actions_of(statements)
 
 
+def test_the_message_function_may_make_on_each_table_exactly_the_calls_its_store_makes_there(template):
+    # per table, not over all of them: presence's BatchGetItem on Connections was missing,
+    # and a set of every table's actions still held it (from Messages)
+    by_table = {}
+    for statement in policy_statements(template, "message.handler"):
+        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in listed:  # each table by its Arn (its indexes' ARNs go with it)
+            table = re.fullmatch(r"Storage([A-Za-z]+)[0-9A-F]{8}", resource.get("Fn::GetAtt", [""])[0])
+            if table:
+                by_table.setdefault(table.group(1), set()).update(actions_of([statement]))
+    assert by_table == {
+        # a caller's connection; each user's connections (index); a 410's row; presence's lastSeen rows
+        "Connections": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"},
+        # no DeleteItem: messages are soft-deleted
+        "Messages": {
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+        },
+        "Conversations": {
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+        },
+        # what a message says: written with it, read with it, deleted with it
+        "Contents": {
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+    }
+
+
 def test_no_role_has_a_managed_policy_or_a_bare_wildcard_resource(template):
     for logical_id, role in resources(template, "AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
@@ -377,3 +418,23 @@ def test_without_a_custom_domain_there_is_none():
     template = synth()[1]
     template.resource_count_is("AWS::ApiGatewayV2::DomainName", 0)
     assert not any(k.startswith("CustomDomain") for k in template.to_json()["Outputs"])
+
+
+def test_api_gateway_may_invoke_each_routes_function_for_that_route_only():
+    # the functions' resource policies (AWS::Lambda::Permission), as the local stack reads them
+    template = synth(auth="dev")[1].to_json()
+    api = websocket_api(template)
+    names = {k: k for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::GlobalTable"}
+    refs, attributes = (
+        {**names, **aws_refs(template, "us-east-1", "api123")},
+        arn_attributes(template, "us-east-1", names),
+    )
+
+    def denied(routes) -> dict:
+        return uninvokable_routes(template, routes, api.stage, "api123", refs, attributes, resolve, "us-east-1")
+
+    assert denied(api.routes) == {}
+    # a route the message function was not given for (an action added without its route)
+    assert set(denied({"block": api.routes["sendMessage"]})) == {"block"}
+    # nor may one route's permission serve another function
+    assert set(denied({"$connect": api.routes["sendMessage"]})) == {"$connect"}

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local import iam
 from local.eventbridge import API_PATH, LIST_PATH, EventBuses
 from local.gateway import Gateway
 from local.ports import free_port
@@ -30,17 +31,20 @@ def entry(detail, **fields) -> dict:
     } | fields
 
 
-def with_bus(scenario):
-    """Run scenario(events client, base URL, printed lines) against a gateway serving one bus."""
+def with_bus(scenario, authorizer=None, key="local"):
+    """Run scenario(events client, base URL, printed lines) against a gateway serving one
+    bus (with IAM, if given an authorizer: the client signs with `key`)."""
     printed: list[str] = []
-    buses = EventBuses([BUS], "us-east-1", printed.append)
+    if authorizer is not None:
+        authorizer.log = printed.append
+    buses = EventBuses([BUS], "us-east-1", printed.append, authorizer)
     port = free_port()
     api = WebSocketApi("$request.body.action", "production", {})
     client = boto3.session.Session().client(
         "events",
         region_name="us-east-1",
         endpoint_url=f"http://127.0.0.1:{port}{API_PATH}",
-        aws_access_key_id="local",
+        aws_access_key_id=key,
         aws_secret_access_key="local",  # noqa: S106 (never reaches AWS)
     )
 
@@ -133,3 +137,54 @@ def test_the_list_keeps_only_events_whose_detail_has_each_asked_value():
         assert await listed(base, "?nosuchfield=None") == []
 
     with_bus(scenario)
+
+
+def test_each_entry_is_checked_against_its_signers_role_as_eventbridge_does():
+    # Given a role that may put only MessageWaiting events from realtime-messaging, on BUS
+    # (the message function's statement in the template)
+    allow = {
+        "Effect": "Allow",
+        "Action": "events:PutEvents",
+        "Resource": f"arn:aws:events:us-east-1:{iam.ACCOUNT}:event-bus/{BUS}",
+        "Condition": {"StringEquals": {"events:source": "realtime-messaging", "events:detail-type": "MessageWaiting"}},
+    }
+    principal = iam.Principal(arn=f"arn:aws:iam::{iam.ACCOUNT}:role/MessageRole", name="MessageFunction")
+    authorizer = iam.Authorizer(
+        {"MessageFunction": iam.Role(principal, [iam.Policy.of({"Statement": [allow]})])}, "us-east-1"
+    )
+
+    async def scenario(events, base, printed):
+        answer = await asyncio.to_thread(
+            events.put_events,
+            Entries=[
+                entry({"n": 1}),
+                entry({"n": 2}, Source="someone-else"),
+                entry({"n": 3}, DetailType="MessageRead"),
+                entry({"n": 4}, EventBusName="default"),
+            ],
+        )
+        # Then each entry is refused or taken on its own, with EventBridge's codes
+        codes = [e.get("ErrorCode") for e in answer["Entries"]]
+        assert codes == [
+            None,
+            "NotAuthorizedForSourceException",
+            "NotAuthorizedForDetailTypeException",
+            "AccessDeniedException",
+        ]
+        assert answer["FailedEntryCount"] == 3
+        assert [e["detail"] for e in await listed(base)] == [{"n": 1}]
+        # and each refusal is printed, naming the function, the action and the bus
+        denials = [
+            line for line in printed if line.startswith("denied by IAM: MessageFunction may not events:PutEvents")
+        ]
+        assert len(denials) == 3 and all(":event-bus/" in line for line in denials)
+
+    with_bus(scenario, authorizer, iam.access_key("MessageFunction"))
+
+    async def stranger(events, base, printed):
+        with pytest.raises(ClientError) as refused:
+            await asyncio.to_thread(events.put_events, Entries=[entry({"n": 5})])
+        assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+        assert await listed(base) == []
+
+    with_bus(stranger, authorizer, "AKIDSOMEONEELSE")
