@@ -49,10 +49,10 @@ async def run(args) -> int:
         log(f"error: {exc}")
         return 1
     if stack.auth_mode == "dev":
-        try_line = f"wscat -c '{stack.url}?userId=test-user-1'"
+        try_line = f"npx wscat -c '{stack.url}?userId=test-user-1'"
     else:  # double quotes, so the shell runs the $(...); the token's issuer names the port
         port = f" PORT={args.port}" if args.port != 8080 else ""
-        try_line = f'wscat -c "{stack.url}?token=$(make -s token USER=test-user-1{port})"'
+        try_line = f'npx wscat -c "{stack.url}?token=$(make -s token USER=test-user-1{port})"'
     print(
         f"Local stack {stack.stack_name} ({stack.auth_mode} auth) on {stack.url}\n"
         f"  DynamoDB (dynalite): {stack.db.endpoint}, data in {args.state_dir / 'dynamodb'}\n"

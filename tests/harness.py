@@ -237,9 +237,11 @@ def sync_complete(frames: list[dict]) -> dict:
     return frames[-1]["data"]
 
 
-def ack(message_id: str, status: str) -> dict:
-    """The ack frame a sender gets; sentAt is the server's time, so any string matches."""
-    return {"type": "ack", "data": {"messageId": message_id, "status": status, "sentAt": ANY, "conversationId": ANY}}
+def ack(message_id: str, status: str, *, duplicate: bool = False) -> dict:
+    """The ack frame a sender gets (duplicate: to a retry of a stored messageId); sentAt
+    is the server's time, so any string matches."""
+    data = {"messageId": message_id, "status": status, "sentAt": ANY, "conversationId": ANY}
+    return {"type": "ack", "data": {**data, "duplicate": True} if duplicate else data}
 
 
 def send_frame(message_id: str, recipient: str, content: str = "hi", **extra) -> dict:

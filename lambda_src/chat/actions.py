@@ -201,8 +201,8 @@ def _answer_taken_id(inv: Invocation, message_id: str, existing: dict) -> None:
     """A messageId that is stored already: the sender's retry (matched on messageId and
     sender alone) gets the ack again; anyone else's is a CONFLICT."""
     _refuse_another_senders(inv, message_id, existing)
-    ack = protocol.ack_frame(message_id, existing["status"], existing["sentAt"], existing["conversationId"])
-    inv.delivery.reply(ack)
+    stored = existing["status"], existing["sentAt"], existing["conversationId"]
+    inv.delivery.reply(protocol.ack_frame(message_id, *stored, duplicate=True))
 
 
 def _refuse_another_senders(inv: Invocation, message_id: str, stored: dict) -> None:

@@ -88,8 +88,11 @@ def message_frame(item: dict) -> dict:
     return {"type": "message", "data": data}
 
 
-def ack_frame(message_id: str, status: str, sent_at: str, conversation_id: str) -> dict:
+def ack_frame(message_id: str, status: str, sent_at: str, conversation_id: str, duplicate: bool = False) -> dict:
+    """duplicate: the messageId was stored already (a retry): this send stored and delivered nothing."""
     data = {"messageId": message_id, "status": status, "sentAt": sent_at, "conversationId": conversation_id}
+    if duplicate:
+        data["duplicate"] = True
     return {"type": "ack", "data": data}
 
 
