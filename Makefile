@@ -6,7 +6,7 @@
 #   make destroy   delete the stack and everything in it
 #   make local     the whole backend on this machine: ws://127.0.0.1:$(PORT)
 #                  AUTH=token for real token checks, FRESH=1 to wipe stored data
-#   make token     a token for `make local AUTH=token`: make token USER=alice
+#   make token     a token for `make local AUTH=token`: make -s token USER=alice (USER= is required)
 #   make bench     the local stack under load: CLIENTS=100 MESSAGES=2000, ACK=1 for clients in ack mode,
 #                  RATE=300 to offer that many messages a second (else each client waits for its ack)
 #                  (figures in docs/performance.md)
@@ -35,10 +35,21 @@ RUNS ?= 50
 # pytest processes (pytest-xdist) for make test: three, as the end-to-end tests spend part of their time
 # waiting on sockets, so a third keeps both cores busy (4 min 20 s with two, 3 min 27 s with three, measured before the containers were forked)
 TEST_JOBS ?= 3
-LOCAL_DIR := .local
+# The local stack's state: its data, its synthesized template, its token keys. One stack
+# per directory: a second make local needs its own (make local LOCAL_DIR=.local-2 PORT=8081).
+LOCAL_DIR ?= .local
 # Python 3.13 (the Lambda runtime) where present, else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3; do \
 	"$$p" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo "$$p"; break; }; done)
+
+# make local: a stack already running on $(LOCAL_DIR) stops this one at once, in one line,
+# before anything is installed or synthesized (local/state_lock.py)
+ifneq ($(filter local,$(MAKECMDGOALS)),)
+STATE_IN_USE := $(shell $(PYTHON) -m local check-state --state-dir $(LOCAL_DIR) 2>&1)
+ifneq ($(STATE_IN_USE),)
+$(error $(STATE_IN_USE))
+endif
+endif
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
@@ -88,10 +99,13 @@ local: install
 	@case "$(AUTH)" in dev) ctx=dev;; token) ctx=cognito;; *) echo "AUTH must be dev or token" >&2; exit 2;; esac; \
 	echo "synthesizing (auth=$$ctx) into $(LOCAL_DIR)/cdk.out"; \
 	$(CDK) synth --quiet -c auth=$$ctx $(CDK_ARGS) -o $(LOCAL_DIR)/cdk.out
-	python -m local run --cdk-out $(LOCAL_DIR)/cdk.out --state-dir $(LOCAL_DIR) --port $(PORT) \
+	@python -m local run --cdk-out $(LOCAL_DIR)/cdk.out --state-dir $(LOCAL_DIR) --port $(PORT) \
 		$(if $(FRESH),--fresh) $(LOCAL_ARGS)
 
+# USER must be given on the command line: the shell's $$USER (maybe empty) is not whom you mean
 token: install
+	@test "$(origin USER)" = "command line" -a -n "$(USER)" || { \
+		echo "make token USER=<user id>: which user the token is for (make -s token USER=alice)" >&2; exit 2; }
 	@python -m local token "$(USER)" --port $(PORT) --state-dir $(LOCAL_DIR)
 
 bench: install
@@ -105,7 +119,8 @@ cpu: install
 
 smoke: install
 	@test -n "$(URL)" || { echo "make smoke URL=wss://… TOKEN_A=… TOKEN_B=… (or USER_A=… USER_B=… in dev mode)" >&2; exit 2; }
-	python -m bench.smoke --url "$(URL)" $(if $(TOKEN_A),--token-a "$(TOKEN_A)" --token-b "$(TOKEN_B)",--user-a "$(or $(USER_A),smoke-a)" --user-b "$(or $(USER_B),smoke-b)")
+	@# the tokens go by the environment (TOKEN_A, TOKEN_B), never on a command line that make or ps would show
+	@python -m bench.smoke --url "$(URL)" $(if $(TOKEN_A),,--user-a "$(or $(USER_A),smoke-a)" --user-b "$(or $(USER_B),smoke-b)")
 
 units: install
 	PYTHONPATH=.:lambda_src:tests python -m bench.write_units

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import websockets
 
+from local.defaults import WORKERS
 from local.launcher import LocalStackProcess as Stack
 from local.ports import free_port
-from local.stack import WORKERS
 from local.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent

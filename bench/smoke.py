@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import secrets
 import sys
 from urllib.parse import quote
@@ -197,8 +198,8 @@ async def run(smoke: Smoke) -> list[tuple[str, str]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="the stack's WebSocket URL (WebSocketUrl, or ws://… locally)")
-    parser.add_argument("--token-a", help="token mode: user A's token")
-    parser.add_argument("--token-b", help="token mode: user B's token")
+    parser.add_argument("--token-a", default=os.environ.get("TOKEN_A"), help="token mode: user A's token ($TOKEN_A)")
+    parser.add_argument("--token-b", default=os.environ.get("TOKEN_B"), help="token mode: user B's token ($TOKEN_B)")
     parser.add_argument("--user-a", default="smoke-a", help="dev mode: user A's id")
     parser.add_argument("--user-b", default="smoke-b", help="dev mode: user B's id")
     args = parser.parse_args(argv)
@@ -209,15 +210,24 @@ def main(argv=None) -> int:
         {"A": args.token_a, "B": args.token_b} if token_mode else {args.user_a: args.user_a, args.user_b: args.user_b}
     )
     smoke = Smoke(args.url, credentials, token_mode)
+
+    def shown(text: str) -> str:
+        """Text to print, with each token replaced by its name: a deployed stack's tokens
+        are real Cognito tokens, and terminals and CI logs keep what they show."""
+        for name, token in credentials.items():
+            if token_mode:
+                text = text.replace(token, f"<token {name}>").replace(quote(token), f"<token {name}>")
+        return text
+
     try:
         asyncio.run(smoke.learn_ids_and_check_reach())
     except Exception as exc:
-        print(f"cannot reach a working stack at {args.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(shown(f"cannot reach a working stack at {args.url}: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 2
     results = asyncio.run(run(smoke))
     width = max(len(name) for name, _ in results)
     for name, outcome in results:
-        print(f"{name.replace('_', ' '):{width}}  {outcome}")
+        print(shown(f"{name.replace('_', ' '):{width}}  {outcome}"))
     users = " and ".join(smoke.ids.values())
     print(f"left behind: {len(smoke.sent)} messages smoke-{smoke.run}-* (one deleted) between {users}")
     return 0 if all(outcome == "pass" for _, outcome in results) else 1

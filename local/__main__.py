@@ -2,6 +2,10 @@
 
 python -m local run   [--cdk-out .local/cdk.out] [--port 8080] [--fresh] ...
 python -m local token USER [--port 8080] [--use id|access]
+python -m local check-state [--state-dir .local]   (make local, before it synthesizes)
+
+Only the standard library is imported until a command needs more, so --help and
+check-state work with any Python 3.11+, before make has installed anything.
 """
 
 from __future__ import annotations
@@ -12,11 +16,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .eventbridge import LIST_PATH
-from .gateway import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S
-from .issuer import LocalIssuer
-from .stack import WORKERS, LocalStack
-from .template import TemplateError
+from .defaults import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S, WORKERS
+from .state_lock import StateInUse, StateLock
 
 
 def log(line: str) -> None:
@@ -24,6 +25,16 @@ def log(line: str) -> None:
 
 
 async def run(args) -> int:
+    from .eventbridge import LIST_PATH
+    from .stack import LocalStack
+    from .template import TemplateError
+
+    lock = StateLock(args.state_dir)
+    try:
+        lock.acquire(args.port)
+    except StateInUse as exc:
+        log(f"error: {exc}")
+        return 1
     stack = LocalStack(
         args.cdk_out,
         host=args.host,
@@ -70,7 +81,18 @@ async def run(args) -> int:
     return 0
 
 
+def check_state(args) -> int:
+    try:
+        StateLock(args.state_dir).check()
+    except StateInUse as exc:
+        log(f"error: {exc}")
+        return 1
+    return 0
+
+
 def token(args) -> int:
+    from .issuer import LocalIssuer
+
     issuer = LocalIssuer(args.state_dir, args.port)
     print(issuer.token(args.user, use=args.use))
     return 0
@@ -123,9 +145,13 @@ def main(argv=None) -> int:
     k.add_argument("--port", type=int, default=8080)
     k.add_argument("--state-dir", type=Path, default=Path(".local"))
     k.add_argument("--use", choices=("id", "access"), default="id")
+    c = sub.add_parser("check-state", help="fail, saying why, if a local stack is using the state directory")
+    c.add_argument("--state-dir", type=Path, default=Path(".local"))
     args = parser.parse_args(argv)
     if args.command == "token":
         return token(args)
+    if args.command == "check-state":
+        return check_state(args)
     return asyncio.run(run(args))
 
 

@@ -29,20 +29,17 @@ from dataclasses import dataclass, field
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .connections_api import ConnectionsApi
+from .defaults import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S
 from .events import Client, Events, new_id, now_ms
 from .lambda_pool import InvocationError
 from .routing import RouteSelector
 from .template import WebSocketApi
 
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame size, both ways
-IDLE_TIMEOUT_S = 600.0
 MAX_CONNECTION_S = 7200.0
 # A close that has not finished in this time (a client that stopped reading has let its
 # socket fill, so not even the close frame goes out) ends with the TCP connection cut.
 CLOSE_TIMEOUT_S = 2.0
-# On AWS a connection cannot be posted to until its handshake completes, a few to tens of
-# milliseconds after $connect returns: a post in that window answers 410.
-HANDSHAKE_DELAY_S = 0.05
 
 
 @dataclass
@@ -94,6 +91,7 @@ class Gateway:
         page=None,
         authorizer=None,
         stage_arn: str = "",
+        why_refused=None,
         log=print,
     ):
         """ordered: run one connection's frames one after another, in arrival order (API
@@ -101,7 +99,9 @@ class Gateway:
         page: a handler for a plain GET of `/` (not a WebSocket), the local stack's web
         client; without it, and always at the stage's path, such a GET gets 426 as on AWS.
         authorizer (local/iam.py) and stage_arn: IAM on the @connections API; without
-        them it takes any request (this module's own tests)."""
+        them it takes any request (this module's own tests).
+        why_refused: query -> why $connect answered 401, printed as a warning (the local
+        token issuer's diagnosis); the client gets only the 401, as on AWS."""
         self.api, self.routes = api, routes
         self.selector = RouteSelector(api.route_selection, routes)
         self.events = Events(api.stage, f"{host}:{port}")
@@ -113,6 +113,7 @@ class Gateway:
         self.connections_api = ConnectionsApi(self._open_connection, max_frame_bytes, authorizer, stage_arn)
         self.extra_routes = list(extra_routes)
         self.page = page
+        self.why_refused = why_refused
         self.log = log
         self.connections: dict[str, Connection] = {}
         self._handlers: set[asyncio.Task] = set()
@@ -212,6 +213,8 @@ class Gateway:
                 return web.Response(status=500, text="Internal server error\n")
             status = (result or {}).get("statusCode", 200) if isinstance(result, dict) else 200
             if not 200 <= int(status) < 300:
+                if int(status) == 401 and self.why_refused is not None:
+                    self.log(f"warning: $connect refused a connection (401): {self.why_refused(dict(request.query))}")
                 return web.Response(status=int(status), text=f"{(result or {}).get('body') or 'Forbidden'}\n")
 
         conn = Connection(conn_id, ws, client, request.transport)

@@ -73,6 +73,37 @@ class LocalIssuer:
             ]
         }
 
+    def why_refused(self, query: dict) -> str:
+        """Why $connect refused a connection with this query, as far as this issuer can tell,
+        in words that say what to do; never the token itself. The client is told only 401,
+        as on AWS: this is for the local stack's output."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        token = query.get("token")
+        if not token:
+            return "no ?token= (this stack checks tokens: make -s token USER=<id>)"
+        try:
+            header, payload, signature = token.split(".")
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            signed = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        except ValueError:
+            return "the token is not a JWT"
+        try:
+            self.key.public_key().verify(signed, f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return "bad signature: the token was not signed by this stack's issuer (minted with another LOCAL_DIR?)"
+        issuer = claims.get("iss") if isinstance(claims, dict) else None
+        if issuer != self.url:
+            port = self.url.split(":")[2].split("/")[0]
+            return (
+                f"wrong issuer: the token was minted for {issuer}, not this stack ({self.url}): make token PORT={port}"
+            )
+        if not isinstance(claims.get("exp"), int) or claims["exp"] < time.time():
+            return "expired: make -s token USER=<id> mints a new one, valid for an hour"
+        return "the connect function refused it (its log line says why)"
+
     def token(self, user_id: str, *, use: str = "id", lifetime_s: int = 3600) -> str:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding

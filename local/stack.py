@@ -16,21 +16,16 @@ from aiohttp import WSCloseCode, web
 
 from . import iam
 from . import template as t
+from .defaults import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S, WORKERS
 from .dynamodb import Dynalite, DynamoDBGuard
 from .eventbridge import API_PATH, EventBuses
-from .gateway import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S, Gateway
+from .gateway import Gateway
 from .issuer import CLIENT_ID, LocalIssuer
 from .lambda_pool import FunctionPool, InvocationError, base_environment
 
 REGION = "us-east-1"
 API_ID = "local"  # the WebSocket API's id, in its callback URL and its ARN
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web"  # index.html and app.js
-
-
-# Worker processes per function, at most: up to two Lambda containers (the second starts
-# when the first is busy, as Lambda scales out), enough to show races between
-# invocations, few enough for a laptop (make bench and make soak use it too).
-WORKERS = 2
 
 
 class Uninvokable:
@@ -167,6 +162,7 @@ class LocalStack:
             ordered=self.ordered,
             page=self._serve_page,
             authorizer=self.authorizer,
+            why_refused=self.issuer.why_refused if self.issuer else None,
             stage_arn=f"arn:aws:execute-api:{REGION}:{iam.ACCOUNT}:{API_ID}/{api.stage}",
             extra_routes=[
                 web.get("/app.js", self._serve_page),

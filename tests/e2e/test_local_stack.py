@@ -20,6 +20,9 @@ from botocore.exceptions import ClientError
 
 from clients import Client, connection_ids, descendants, processes_mentioning, run, still_running
 from harness import send_frame
+from local.issuer import LocalIssuer
+from local.launcher import ROOT
+from local.ports import free_port
 from local.waiting import until, wait_until
 
 # The frame the first client (an iOS app) sends, as in the README's wscat example.
@@ -494,3 +497,68 @@ def test_reconnecting_under_a_stream_of_sends_orphans_no_connection(stack):
         assert sent > 15 and orphaned == 0, f"{orphaned} of 15 reconnects were orphaned ({sent} messages sent)"
 
     run(scenario())
+
+
+def test_a_second_make_local_on_the_same_state_stops_at_once_naming_the_first_and_leaves_it_serving(start_stack):
+    # Given a stack running on its state directory (make local in one terminal)
+    first = start_stack()
+    # When make local runs again there (AUTH=token PORT=... in another terminal)
+    second = subprocess.run(
+        ["make", "--no-print-directory", "local", f"LOCAL_DIR={first.state_dir}", f"PORT={free_port()}", "AUTH=token"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Then it stops before installing or synthesizing anything, in one line that names the
+    # first stack's PID and port and how to run a second one
+    assert second.returncode != 0 and second.stdout == ""
+    [line] = second.stderr.splitlines()
+    assert f"(PID {first.proc.pid}, port {first.port}) is using {first.state_dir}" in line
+    assert f"make local LOCAL_DIR={first.state_dir}-2 PORT=" in line
+    assert not (first.state_dir / "cdk.out").exists()  # make local would synthesize into it
+    # and python -m local run, started by hand, is refused the same way
+    direct = subprocess.run(
+        [sys.executable, "-m", "local", "run", "--cdk-out", str(first.cdk_out), "--state-dir", str(first.state_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert direct.returncode == 1 and f"(PID {first.proc.pid}, port {first.port})" in direct.stderr
+
+    # and the first stack keeps serving
+    async def scenario():
+        alice, bob = await Client.connect(first.url, "alice"), await Client.connect(first.url, "bob")
+        await alice.send(send_frame("m1", "bob"))
+        assert (await bob.next("message"))["data"]["messageId"] == "m1"
+
+    run(scenario())
+
+
+def test_a_refused_token_is_explained_in_the_stacks_output_but_not_to_the_client(
+    start_stack, cognito_cdk_out, tmp_path
+):
+    stack = start_stack(cognito_cdk_out)
+    ours = LocalIssuer(stack.state_dir, stack.port)
+    tokens = {
+        # make token for another port (one with no stack, or another stack's)
+        "wrong issuer": LocalIssuer(stack.state_dir, stack.port + 1).token("alice"),
+        "expired": ours.token("alice", lifetime_s=-3600),
+        # minted with another state directory's key
+        "bad signature": LocalIssuer(tmp_path / "elsewhere", stack.port).token("alice"),
+    }
+
+    async def scenario():
+        for token in tokens.values():
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                await websockets.connect(f"{stack.url}?token={token}")
+            assert refused.value.response.status_code == 401  # all the client learns, as on AWS
+            assert refused.value.response.body == b"Unauthorized\n"
+
+    run(scenario())
+    # each refusal is one warning line in the stack's output, saying why, without the token
+    warnings = [line for line in stack.log_text().splitlines() if line.startswith("warning: $connect refused")]
+    assert [next(why for why in tokens if why in line) for line in warnings] == list(tokens)
+    assert f"make token PORT={stack.port}" in warnings[0]
+    assert not any(token in stack.log_text() for token in tokens.values())
