@@ -441,6 +441,7 @@ def main(argv=None) -> int:
         result = asyncio.run(load(stack, args.clients, args.messages, args.seed, args.ack, args.rate))
     finally:
         stack.stop()
+    result["iam_denials"] = len(stack.iam_denials())  # a call the template does not grant: it fails on AWS
 
     relay_p50 = percentile(relay, 50)
     # what a send must do before the recipient's post, in two rounds: store what it says
@@ -489,7 +490,11 @@ def main(argv=None) -> int:
             + ", ".join(f"{part} {ms:.2f}" for part, ms in result["process_cpu_ms_per_message"].items())
             + f" (total {sum(result['process_cpu_ms_per_message'].values()):.2f}, {os.cpu_count()} cores)",
         ),
-        ("lost", f"{result['lost']}, duplicated {result['duplicated']}, error frames {result['errors']}"),
+        (
+            "lost",
+            f"{result['lost']}, duplicated {result['duplicated']}, error frames {result['errors']}, "
+            f"denied by IAM {result['iam_denials']}",
+        ),
     ]
     for label, text in rows:
         print(f"{label:<14}{text}")
@@ -507,7 +512,7 @@ def main(argv=None) -> int:
             },
         )
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+    return 0 if result["lost"] == result["duplicated"] == result["iam_denials"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -285,6 +285,7 @@ def passed(result: dict) -> bool:
         "transitions_not_one",
         "senders_not_told_once",
         "senders_asked_again_never_told",
+        "iam_denials",
     )
     return all(result[key] == 0 for key in failures)
 
@@ -302,6 +303,7 @@ def main(argv=None) -> int:
         result = asyncio.run(soak(stack, args))
     finally:
         stack.stop()
+    result["iam_denials"] = len(stack.iam_denials())  # a call the template does not grant: it fails on AWS
 
     rows = [
         (
@@ -319,7 +321,7 @@ def main(argv=None) -> int:
         (
             "lost",
             f"{result['lost']} {' '.join(result['lost_ids'][:10])}, unexpected {result['unexpected']}, "
-            f"left unconfirmed {result['left_unconfirmed']}",
+            f"left unconfirmed {result['left_unconfirmed']}, denied by IAM {result['iam_denials']}",
         ),
         (
             "repeats",

@@ -92,7 +92,8 @@ class DynamoDBGuard:
         self.region, self.account, self.log = region, account, log
         self.port = port or free_port()
         self.server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: dict[asyncio.StreamWriter, float] = {}  # each client connection: when it last asked
+        self._sweeper: asyncio.Task | None = None
 
     @property
     def endpoint(self) -> str:
@@ -100,19 +101,33 @@ class DynamoDBGuard:
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, limit=MAX_HEAD_BYTES)
+        self._sweeper = asyncio.create_task(self._sweep())
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.server is not None:
             self.server.close()
             for writer in list(self._writers):
                 writer.close()
             self.server = None
 
+    async def _sweep(self) -> None:
+        """Close the connections that have sent no whole request for CLIENT_IDLE_S, as
+        dynalite's own server would (a kept-alive client opens another when it needs one)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CLIENT_IDLE_S / 6)
+            for writer, asked_at in list(self._writers.items()):
+                if loop.time() - asked_at > CLIENT_IDLE_S:
+                    writer.close()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client connection, one request at a time (a pipelined request waits in the
         buffer until the reply before it has gone), each allowed one over one connection
         to dynalite, opened again when dynalite may have closed it."""
-        self._writers.add(writer)
+        loop = asyncio.get_running_loop()
+        self._writers[writer] = loop.time()
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         used_at = 0.0
         try:
@@ -121,12 +136,12 @@ class DynamoDBGuard:
                 if request is None:
                     return
                 head, headers, body = request
+                self._writers[writer] = loop.time()
                 if "transfer-encoding" in headers:  # botocore always sends a Content-Length
                     writer.write(_reply(411, {"message": "a Content-Length is required"}, close=True))
                     return
                 refused = self._refusal(head, headers, body)
                 if refused is None:
-                    loop = asyncio.get_running_loop()
                     if upstream is None or loop.time() - used_at > UPSTREAM_IDLE_S:
                         if upstream is not None:
                             upstream[1].close()
@@ -139,10 +154,12 @@ class DynamoDBGuard:
                     refused = reply[0] + reply[2]
                 writer.write(refused)
                 await writer.drain()
-        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+        except (asyncio.LimitOverrunError, ValueError):  # a head too long, a length that is not one
+            writer.write(_reply(400, _error("SerializationException", "not an HTTP/1.1 request DynamoDB takes"), True))
+        except ConnectionError:
             return
         finally:
-            self._writers.discard(writer)
+            self._writers.pop(writer, None)
             if upstream is not None:
                 upstream[1].close()
             writer.close()
@@ -158,12 +175,14 @@ class DynamoDBGuard:
             return _reply(
                 400, _error("UnrecognizedClientException", "The security token included in the request is invalid.")
             )
+        # What cannot be read here is refused here: dynalite's JSON reader takes some of
+        # it (invalid UTF-8, a number of 5,000 digits), and would then run it unchecked.
         try:
             request = json.loads(body or b"{}")
-        except ValueError:
-            return None  # dynalite answers SerializationException
+        except (ValueError, RecursionError):
+            request = None
         if not isinstance(request, dict):
-            return None
+            return _reply(400, _error("SerializationException", "the request body is not a JSON object"))
         operation = headers.get("x-amz-target", "").rpartition(".")[2]
         for action, resource in dynamodb_calls(operation, request, self.region, self.account):
             decision = self.authorizer.check(role, action, resource)
@@ -178,6 +197,9 @@ MAX_BODY_BYTES = 16 * 1024 * 1024  # DynamoDB's largest request (a 25-item batch
 # dynalite (Node) closes a kept-alive connection after 5 s idle: one idle this long is not
 # used again, so a request never races that close
 UPSTREAM_IDLE_S = 4.0
+# a client connection that sends no whole request for this long is closed (Node's own
+# server gives a request's head 60 s)
+CLIENT_IDLE_S = 60.0
 
 
 async def _read_message(reader: asyncio.StreamReader, reply: bool = False) -> tuple[bytes, dict, bytes] | None:
@@ -185,6 +207,8 @@ async def _read_message(reader: asyncio.StreamReader, reply: bool = False) -> tu
     Content-Length, or chunked for a reply); None if the connection ends first."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
+        while reply and head[9:10] == b"1":  # an interim reply (HTTP/1.1 100 Continue): dropped, the body is sent
+            head = await reader.readuntil(b"\r\n\r\n")
         headers = _headers(head)
         if reply and headers.get("transfer-encoding", "").lower() == "chunked":
             body = bytearray()

@@ -16,7 +16,6 @@ time is when it arrived), Source and DetailType length limits, Resources' ARN fo
 from __future__ import annotations
 
 import json
-import unicodedata
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -51,15 +50,6 @@ def _entry_size(entry: dict) -> int:
     for field in ("Source", "DetailType", "Detail"):
         size += len(str(entry.get(field) or "").encode())
     return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [])
-
-
-def _one_line(text: str) -> str:
-    """Text safe to print as one line: every control, format or line-separator character
-    (C0, C1, U+2028, U+2029, bidi controls, ...) escaped as \\uXXXX."""
-    return "".join(
-        f"\\u{ord(c):04x}" if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") else c
-        for c in text
-    )
 
 
 def _matches(detail: dict, wanted: dict[str, str]) -> bool:
@@ -150,10 +140,12 @@ class EventBuses:
             "detail": detail,
         }
         if name not in self.names:  # EventBridge takes it and drops it, without a word
-            self.log(_one_line(f"event {event['detail-type']} put on {name}, which does not exist: dropped, as on AWS"))
+            self.log(
+                iam.one_line(f"event {event['detail-type']} put on {name}, which does not exist: dropped, as on AWS")
+            )
             return {"EventId": event["id"]}
         self.events.append(event)
-        self.log(_one_line(f"event {event['detail-type']} on {name}: {json.dumps(detail, ensure_ascii=False)}"))
+        self.log(iam.one_line(f"event {event['detail-type']} on {name}: {json.dumps(detail, ensure_ascii=False)}"))
         return {"EventId": event["id"]}
 
     def _refusal(self, role: iam.Role, bus_arn: str, source: str, detail_type: str) -> dict | None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,12 +84,19 @@ class Policy:
     source: str = ""  # where it came from, for errors
 
     @classmethod
-    def of(cls, document: Mapping, source: str = "") -> Policy:
+    def of(cls, document: Mapping, source: str = "", resource: bool = False) -> Policy:
+        """resource: a resource's policy, whose every statement names its principal."""
         statements = document.get("Statement", [])
         statements = (statements,) if isinstance(statements, Mapping) else tuple(statements)
         for statement in statements:
             _check_statement(statement, source)
+            if resource and ("Principal" in statement) == ("NotPrincipal" in statement):
+                raise PolicyError(f"{source}: a resource policy's statement needs Principal or NotPrincipal")
         return cls(statements, source)
+
+    def condition_keys(self) -> set[str]:
+        """Every condition key its statements ask for, lower-cased."""
+        return {key.lower() for s in self.statements for block in s.get("Condition", {}).values() for key in block}
 
 
 def evaluate(
@@ -107,18 +115,19 @@ def evaluate(
     assumed = {k.lower() for k in assume}
     missing: set[str] = set()
     allowed_by = None
-    for kind, policies in (
-        ("identity-based", identity),
-        ("resource-based", [resource_policy] if resource_policy else []),
-    ):
-        for policy in policies:
-            for statement in policy.statements:
-                who = principal if kind == "resource-based" else None
-                if not _applies(statement, action, resource, who, keys, missing, assumed):
-                    continue
+    for policy in identity:
+        for statement in policy.statements:
+            if _applies(statement, action, resource, keys, missing, assumed):
                 if statement["Effect"] == "Deny":
-                    return Decision(False, f"an explicit deny in a {kind} policy", tuple(sorted(missing)))
-                allowed_by = allowed_by or kind
+                    return Decision(False, "an explicit deny in an identity-based policy", tuple(sorted(missing)))
+                allowed_by = "identity"
+    for statement in resource_policy.statements if resource_policy else ():
+        named = _principal_named(statement, principal)
+        if named and _applies(statement, action, resource, keys, missing, assumed):
+            if statement["Effect"] == "Deny":
+                return Decision(False, "an explicit deny in a resource-based policy", tuple(sorted(missing)))
+            if named == "directly":  # naming the account hands the decision to its identity policies
+                allowed_by = allowed_by or "resource"
     if allowed_by:
         return Decision(True)
     if resource_policy is not None and not principal.arn:  # a service: only the resource policy can allow it
@@ -147,9 +156,7 @@ def _context(principal: Principal, context: Mapping[str, ContextValue]) -> dict[
 # ---- one statement ---------------------------------------------------------------------
 
 
-def _applies(
-    statement: dict, action: str, resource: str, principal: Principal | None, keys: dict, missing: set, assumed=()
-) -> bool:
+def _applies(statement: dict, action: str, resource: str, keys: dict, missing: set, assumed=()) -> bool:
     if "Action" in statement:
         if not any(_glob(p, action, fold=True) for p in _list(statement["Action"])):
             return False
@@ -160,28 +167,35 @@ def _applies(
             return False
     elif "NotResource" in statement and any(_glob(p, resource) for p in _list(statement["NotResource"])):
         return False
-    if principal is not None:
-        if "Principal" in statement and not _principal_matches(statement["Principal"], principal):
-            return False
-        if "NotPrincipal" in statement and _principal_matches(statement["NotPrincipal"], principal):
-            return False
     return _conditions_hold(statement.get("Condition", {}), keys, missing, assumed)
 
 
-def _principal_matches(element, principal: Principal) -> bool:
+def _principal_named(statement: dict, principal: Principal) -> str | None:
+    """How a resource policy's statement names the caller: "directly" (everyone, its
+    role or session, its service), "by its account" (the account's root or id, which
+    leaves the decision to the account's identity policies), or not at all (None)."""
+    if "NotPrincipal" in statement:
+        return None if _principal_match(statement["NotPrincipal"], principal) else "directly"
+    return _principal_match(statement.get("Principal", {}), principal)
+
+
+def _principal_match(element, principal: Principal) -> str | None:
     if element == "*":
-        return True
+        return "directly"
+    found = None
     for kind, values in element.items():
         for value in _list(values):
             if kind == "Service" and principal.service and value == principal.service:
-                return True
-            if kind != "AWS" or principal.service and value != "*":
+                return "directly"
+            if kind != "AWS":
                 continue
-            if value == "*" or value in (principal.account, f"arn:{PARTITION}:iam::{principal.account}:root"):
-                return True
-            if principal.arn and value == principal.arn:
-                return True
-    return False
+            if value == "*":
+                return "directly"
+            if principal.arn and value in (principal.arn, principal.session_arn):
+                return "directly"
+            if principal.arn and value in (principal.account, f"arn:{PARTITION}:iam::{principal.account}:root"):
+                found = "by its account"
+    return found
 
 
 def _conditions_hold(conditions: Mapping, keys: dict, missing: set, assumed=()) -> bool:
@@ -323,7 +337,7 @@ def _check_statement(statement, source: str) -> None:
         raise PolicyError(f"{where}the local stack does not substitute policy variables: {statement!r}")
     for operator in statement.get("Condition", {}):
         base = operator.rpartition(":")[2].removesuffix("IfExists")
-        known = base == "Null" or (base.replace("Not", "", 1) if _negated(base) else base) in _OPERATORS
+        known = operator == "Null" or (base.replace("Not", "", 1) if _negated(base) else base) in _OPERATORS
         if not known or operator.rpartition(":")[0] not in ("", "ForAnyValue", "ForAllValues"):
             raise PolicyError(f"{where}the local stack does not know the condition operator {operator!r}")
 
@@ -331,11 +345,22 @@ def _check_statement(statement, source: str) -> None:
 # ---- the roles of a template's functions -------------------------------------------------
 
 
+# The condition keys the local services put in a function's request (besides those of
+# _context): a statement that asks for another is evaluated as if the key were absent,
+# which AWS would not do, so the stack says so at its start (Role.unsent_keys).
+SENT_KEYS = frozenset({"aws:requestedregion", "events:source", "events:detail-type"})
+
+
 @dataclass
 class Role:
     principal: Principal
     policies: list[Policy] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)  # what could not be resolved locally
+
+    def unsent_keys(self) -> set[str]:
+        """Condition keys its statements ask for that no local service sends."""
+        sent = SENT_KEYS | set(_context(self.principal, {}))
+        return {key for policy in self.policies for key in policy.condition_keys()} - sent
 
 
 def access_key(function_id: str) -> str:
@@ -447,11 +472,21 @@ class Authorizer:
 
 
 def denial_line(principal: Principal, action: str, resource: str, decision: Decision) -> str:
+    """One line, whatever a caller put in the resource (a table name, a connection id)."""
     who = principal.name or principal.service
     line = f"denied by IAM: {who} may not {action} on {resource}: {decision.reason}"
     if decision.missing_keys:
         line += f" (statements asked for {', '.join(decision.missing_keys)}, which the request did not carry)"
-    return line
+    return one_line(line)
+
+
+def one_line(text: str) -> str:
+    """Text safe to print as one line: every control, format or line-separator character
+    (C0, C1, U+2028, U+2029, bidi controls, ...) escaped as \\uXXXX."""
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") else c
+        for c in text
+    )
 
 
 def not_authorized(principal: Principal, action: str, resource: str, decision: Decision) -> str:
@@ -478,7 +513,7 @@ def alarm_denials(template: dict, refs: dict, attributes: dict, resolve, region:
             continue
         document = _resolved(resource["Properties"]["PolicyDocument"], refs, attributes, resolve, [])
         for topic in resource["Properties"].get("Topics", []):
-            policies[_resolved(topic, refs, attributes, resolve, [])] = Policy.of(document, policy_id)
+            policies[_resolved(topic, refs, attributes, resolve, [])] = Policy.of(document, policy_id, resource=True)
     alarms_by_topic: dict[str, list[str]] = {}
     for alarm_id, resource in resources.items():
         if resource.get("Type") != "AWS::CloudWatch::Alarm":
@@ -495,6 +530,7 @@ def alarm_denials(template: dict, refs: dict, attributes: dict, resolve, region:
     for topic, alarms in alarms_by_topic.items():
         context = {
             "aws:SourceAccount": ACCOUNT,
+            "aws:SourceOwner": ACCOUNT,  # (what SNS's default topic policy asks for)
             "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{alarms[0]}",
         }
         decision = evaluate("sns:Publish", topic, service, context, resource_policy=policies[topic])
@@ -541,7 +577,7 @@ def uninvokable_routes(
     for route, function_id in routes.items():
         arn = f"arn:{PARTITION}:lambda:{region}:{ACCOUNT}:function:{function_id}"
         source = f"arn:{PARTITION}:execute-api:{region}:{ACCOUNT}:{api_id}/{stage}/{route}"
-        policy = Policy.of({"Statement": statements.get(arn, [])})
+        policy = Policy.of({"Statement": statements.get(arn, [])}, f"{function_id}'s permissions", resource=True)
         context = {"aws:SourceArn": source, "aws:SourceAccount": ACCOUNT}
         decision = evaluate("lambda:InvokeFunction", arn, gateway, context, resource_policy=policy)
         if not decision.allowed:

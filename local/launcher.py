@@ -104,6 +104,10 @@ class LocalStackProcess:
         with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310 (a local http URL)
             reply.read()
 
+    def iam_denials(self) -> list[str]:
+        """The calls IAM denied (local/iam.py), each a line of log_text()."""
+        return [line for line in self.log_text().splitlines() if line.startswith("denied by IAM")]
+
     def log_from_here(self) -> None:
         """log_text() reads what is logged from now on only."""
         self._log_start = self.log.stat().st_size

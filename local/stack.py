@@ -185,6 +185,11 @@ class LocalStack:
         except iam.PolicyError as exc:
             raise t.TemplateError(str(exc)) from None
         for function_id, role in roles.items():
+            for key in sorted(role.unsent_keys()):
+                self.log(
+                    f"IAM: {function_id}'s role asks for the condition key {key}, which the local stack does not "
+                    "send: its conditions on it are evaluated as if the request did not carry it"
+                )
             for what in role.unresolved:
                 self.log(
                     f"IAM: {function_id}'s role holds what the local stack cannot resolve (it allows nothing): {what}"

@@ -15,6 +15,7 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import WebSocketLambdaIntegration
@@ -168,14 +169,18 @@ class WebSocket(Construct):
         if self.domain is not None:
             apigw.ApiMapping(self, "DomainMapping", api=self.api, domain_name=self.domain, stage=self.stage)
 
-        # Only the message function posts to connections, and only on this stage.
-        self.stage.grant_management_api_access(message)
+        # Only the message function posts to connections, only on this stage, and only posts
+        # (it never reads or closes one through @connections).
+        posts = Stack.of(self).format_arn(
+            service="execute-api", resource=self.api.api_id, resource_name=f"{stage_name}/POST/@connections/*"
+        )
+        iam.Grant.add_to_principal(grantee=message, actions=["execute-api:ManageConnections"], resource_arns=[posts])
         api_id = Stack.of(self).get_logical_id(self.api.node.default_child)
         Validations.of(message.role).acknowledge(  # the grant lands in the role's policy
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
-                f"<{api_id}>/{stage_name}/*/@connections/*]",
-                reason="ManageConnections on this API and stage only; the wildcards are the HTTP method and the "
-                "connection id, which is new for every connection.",
+                f"<{api_id}>/{stage_name}/POST/@connections/*]",
+                reason="Posts to connections, on this API and stage only; the wildcard is the connection id, "
+                "which is new for every connection.",
             )
         )

@@ -46,10 +46,12 @@ RETENTION = {
 
 # Each function's time limit, in seconds. A DynamoDB call takes 6 s at its slowest (two
 # attempts that time out, and the backoff between them: lambda_src/chat/aws.py), so:
-# $connect, a JWKS fetch (4 s at worst) and a PutItem; $disconnect, a DeleteItem and the
-# lastSeen PutItem; the message function, API Gateway's 29 s, within which it starts no
-# call that could not end in time (aws.OutOfTime). tests/unit/test_time_limits.py checks
-# these against the calls each function makes.
+# $connect, a JWKS fetch (4 s: urlopen's 2 s timeout bounds the connect and then the
+# reply's reads, not a DNS lookup) and a PutItem, with 2 s to spare for a cold
+# container's boto3 import; $disconnect, a DeleteItem and the lastSeen PutItem, 3 s to
+# spare; the message function, API Gateway's 29 s, within which it starts no call that
+# could not end in time with room for its error frame (aws.OutOfTime).
+# tests/unit/test_time_limits.py checks these against the calls each function makes.
 CONNECT_TIMEOUT_S = 12
 DISCONNECT_TIMEOUT_S = 15
 MESSAGE_TIMEOUT_S = 29

@@ -176,17 +176,21 @@ class MessagingStack(Stack):
 
 
 def _grant(table, fn, *actions: str) -> None:
-    """table.grant(), which names the table and, if it has indexes, "<table>/index/*" in
-    one statement, and the cdk-nag acknowledgement of that wildcard, on the role that gets it."""
-    table.grant(fn, *actions)
-    if not Stack.of(table).resolve(table.node.default_child.global_secondary_indexes):
-        return  # no indexes, so no wildcard to acknowledge
+    """The actions on the table itself, and Query on its indexes only (every query the
+    store makes names an index): each where it is used. The cdk-nag acknowledgement of the
+    "<table>/index/*" wildcard goes on the role that gets it."""
+    on_table = [action for action in actions if action != "dynamodb:Query"]
+    if on_table:
+        iam.Grant.add_to_principal(grantee=fn, actions=on_table, resource_arns=[table.table_arn])
+    if "dynamodb:Query" not in actions:
+        return
+    iam.Grant.add_to_principal(grantee=fn, actions=["dynamodb:Query"], resource_arns=[f"{table.table_arn}/index/*"])
     table_id = Stack.of(table).get_logical_id(table.node.default_child)
     Validations.of(fn.role).acknowledge(
         Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
-            reason="The wildcard covers only this table's own indexes (connections-by-user, pending-index, "
-            "conversation-index, replies-index, unread-index, conversations-by-user), which the function "
-            "queries; no other table or account resource.",
+            reason="Query on this table's own indexes only (connections-by-user, pending-index, history-index, "
+            "replies-index, unread-index, conversations-by-user), which the function queries; no other table "
+            "or account resource.",
         )
     )

@@ -33,26 +33,30 @@ WORST_POST_MS = 1000 * POST_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
 WORST_EVENTS_MS = 1000 * EVENTS_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
 
 # The invocation's Lambda context's clock (ms left), set by handlers.invocation; None
-# outside an invocation or without a context (tests), where nothing is refused.
+# outside an invocation or without a context (tests), where nothing is refused. And the
+# time kept after a DynamoDB call: the message function's error frame, if one is needed.
 _time_left: Callable[[], float] | None = None
+_reserve_ms = 0
 
 
 class OutOfTime(Exception):
     """A call not started: at its slowest it would end too close to the time limit."""
 
 
-def limit_time(time_left: Callable[[], float] | None) -> None:
-    """From now on, calls are refused when they do not fit in time_left() (ms)."""
-    global _time_left
-    _time_left = time_left
+def limit_time(time_left: Callable[[], float] | None, reserve_ms: int = 0) -> None:
+    """From now on, calls are refused when they do not fit in time_left() (ms), with
+    reserve_ms left after a DynamoDB call."""
+    global _time_left, _reserve_ms
+    _time_left, _reserve_ms = time_left, reserve_ms
 
 
-def _within_time(client, worst_ms: int, reserve_ms: int):
-    """The client, refusing a call whose worst_ms, with reserve_ms after it, does not fit."""
+def _within_time(client, worst_ms: int, keep_reserve: bool):
+    """The client, refusing a call that at its slowest (worst_ms) would not end in time:
+    with the reserve after it, if keep_reserve."""
 
     def check(model, **_):
         left = _time_left() if _time_left is not None else None
-        if left is not None and left < worst_ms + reserve_ms:
+        if left is not None and left < worst_ms + (_reserve_ms if keep_reserve else 0):
             raise OutOfTime(f"{model.name} not started: {left:.0f} ms left, and it may take {worst_ms} ms")
 
     client.meta.events.register("before-call", check, unique_id="chat-time-limit")
@@ -80,7 +84,7 @@ def dynamodb():
     import boto3
 
     client = boto3.session.Session().client("dynamodb", config=_config(DYNAMODB_ATTEMPTS))
-    return _within_time(client, WORST_DYNAMODB_MS, WORST_POST_MS)
+    return _within_time(client, WORST_DYNAMODB_MS, keep_reserve=True)
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +93,7 @@ def events():
     import boto3
 
     client = boto3.session.Session().client("events", config=_config(EVENTS_ATTEMPTS))
-    return _within_time(client, WORST_EVENTS_MS, 0)  # after the ack: no frame follows it
+    return _within_time(client, WORST_EVENTS_MS, keep_reserve=False)  # after the ack: no frame follows it
 
 
 @lru_cache(maxsize=8)
@@ -106,4 +110,4 @@ def management_api(endpoint_url: str):
     client = boto3.session.Session().client(
         "apigatewaymanagementapi", endpoint_url=override or endpoint_url, config=_config(POST_ATTEMPTS)
     )
-    return _within_time(client, WORST_POST_MS, 0)
+    return _within_time(client, WORST_POST_MS, keep_reserve=False)

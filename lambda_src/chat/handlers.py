@@ -44,14 +44,15 @@ def default_services() -> Services:
 
 
 @contextmanager
-def invocation(event: dict, context, action: str):
+def invocation(event: dict, context, action: str, reserve_ms: int = 0):
     """Each log line of the invocation names it (request id, route, connectionId), and its
-    metrics go out at its end, however it ends."""
+    metrics go out at its end, however it ends. No AWS call starts that could not end
+    before the time limit, with reserve_ms left after a DynamoDB call (chat/aws.py)."""
     request = event["requestContext"]
     request_id = getattr(context, "aws_request_id", None)
     bind(requestId=request_id, route=request.get("routeKey"), connectionId=request.get("connectionId"))
     started = time.perf_counter()
-    aws.limit_time(context.get_remaining_time_in_millis if context is not None else None)
+    aws.limit_time(context.get_remaining_time_in_millis if context is not None else None, reserve_ms)
     try:
         yield
     finally:
@@ -99,7 +100,7 @@ def _connect(event: dict, services: Services) -> dict:
 def on_message(event: dict, context, services: Services) -> dict:
     """Every client frame: routed by its ``action``. Never raises; errors become frames."""
     action = event["requestContext"].get("routeKey") or "$default"
-    with invocation(event, context, action):
+    with invocation(event, context, action, reserve_ms=aws.WORST_POST_MS):  # for an error frame
         return _message(event, context, services)
 
 

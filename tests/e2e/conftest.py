@@ -50,8 +50,10 @@ class RunningStack(LocalStackProcess):
 
 
 @pytest.fixture
-def start_stack(tmp_path, dev_cdk_out):
-    """Factory: start_stack(cdk_out=None, *flags) -> RunningStack; all stopped at teardown."""
+def start_stack(request, tmp_path, dev_cdk_out):
+    """Factory: start_stack(cdk_out=None, *flags) -> RunningStack; all stopped at teardown.
+    A test during which IAM denied a call fails, unless it is marked iam_denials (it makes
+    them on purpose)."""
     stacks: list[RunningStack] = []
 
     def start(cdk_out: Path | None = None, *flags: str) -> RunningStack:
@@ -62,6 +64,9 @@ def start_stack(tmp_path, dev_cdk_out):
     yield start
     for stack in stacks:
         stack.stop()
+    if request.node.get_closest_marker("iam_denials") is None:
+        denied = [line for stack in stacks for line in stack.iam_denials()]
+        assert not denied, "\n".join(denied)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +90,7 @@ def stack(_shared_stack) -> Iterator[RunningStack]:
     yield shared
     # every call of every function was allowed by its role, as AWS would have to allow it:
     # a missing grant fails the test that made the call, even where the handler carries on
-    denied = [line for line in shared.log_text().splitlines() if line.startswith("denied by IAM")]
+    denied = shared.iam_denials()
     assert not denied, "\n".join(denied)
 
 

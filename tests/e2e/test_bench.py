@@ -33,6 +33,7 @@ def run_bench(cdk_out, tmp_path, *flags: str) -> tuple[int, dict]:
 def test_the_bench_runs_and_every_message_arrives_exactly_once(dev_cdk_out, tmp_path, capsys):
     code, result = run_bench(dev_cdk_out, tmp_path)
     assert code == 0 and result["lost"] == 0 and result["duplicated"] == 0 and result["errors"] == 0
+    assert result["iam_denials"] == 0
     assert result["acks"] == {"delivered": 30}  # everyone was online
     # warm sends to an online recipient without ack mode: PutItem x2, Query x2, UpdateItem x3 (the README's "7 warm")
     assert warm(result["dynamodb_by_operation"]) == {"PutItem": 2.0, "Query": 2.0, "UpdateItem": 3.0}

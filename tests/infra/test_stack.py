@@ -188,7 +188,7 @@ def test_only_the_message_function_may_post_to_connections_and_only_on_this_stag
     statements = policy_statements(template, "message.handler")
     [manage] = [s for s in statements if s["Action"] == "execute-api:ManageConnections"]
     resource = json.dumps(manage["Resource"])
-    assert "WebSocketApi" in resource and "/production/" in resource
+    assert "WebSocketApi" in resource and "/production/POST/@connections/*" in resource  # it only posts
     assert actions_of(statements) == {
         "execute-api:ManageConnections",
         "dynamodb:GetItem",
@@ -202,42 +202,40 @@ def test_only_the_message_function_may_post_to_connections_and_only_on_this_stag
     assert "dynamodb:Scan" not in actions_of(statements)
 
 
+def grants_by_table(template, handler) -> dict[str, set[str]]:
+    """Table, or "<table>/index/*" -> the actions the function may make there."""
+    found: dict[str, set[str]] = {}
+    for statement in policy_statements(template, handler):
+        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in listed:  # a table's Arn, or the join of its Arn and "/index/*"
+            first = resource.get("Fn::Join", [None, [resource]])[1][0]
+            arn = first.get("Fn::GetAtt") if isinstance(first, dict) else None
+            table = re.fullmatch(r"Storage([A-Za-z]+)[0-9A-F]{8}", (arn or [""])[0])
+            if table:
+                where = table.group(1) + ("/index/*" if "Fn::Join" in resource else "")
+                found.setdefault(where, set()).update(actions_of([statement]))
+    return found
+
+
 def test_the_message_function_may_make_on_each_table_exactly_the_calls_its_store_makes_there(template):
     # per table, not over all of them: presence's BatchGetItem on Connections was missing,
-    # and a set of every table's actions still held it (from Messages)
-    by_table = {}
-    for statement in policy_statements(template, "message.handler"):
-        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for resource in listed:  # each table by its Arn (its indexes' ARNs go with it)
-            table = re.fullmatch(r"Storage([A-Za-z]+)[0-9A-F]{8}", resource.get("Fn::GetAtt", [""])[0])
-            if table:
-                by_table.setdefault(table.group(1), set()).update(actions_of([statement]))
-    assert by_table == {
-        # a caller's connection; each user's connections (index); a 410's row; presence's lastSeen rows
-        "Connections": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"},
-        # no DeleteItem: messages are soft-deleted
-        "Messages": {
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-        },
-        "Conversations": {
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-        },
+    # and a set of every table's actions still held it (from Messages); and Query on the
+    # indexes only, as every query names one
+    reads_and_writes = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
+    assert grants_by_table(template, "message.handler") == {
+        # a caller's connection; a 410's row; presence's lastSeen rows
+        "Connections": {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"},
+        "Connections/index/*": {"dynamodb:Query"},  # each user's connections
+        "Messages": reads_and_writes,  # no DeleteItem: messages are soft-deleted
+        "Messages/index/*": {"dynamodb:Query"},
+        "Conversations": reads_and_writes,
+        "Conversations/index/*": {"dynamodb:Query"},
         # what a message says: written with it, read with it, deleted with it
-        "Contents": {
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-        },
+        "Contents": reads_and_writes | {"dynamodb:DeleteItem"},
+    }
+    assert grants_by_table(template, "connect.handler") == {"Connections": {"dynamodb:PutItem"}}
+    assert grants_by_table(template, "disconnect.handler") == {
+        "Connections": {"dynamodb:DeleteItem", "dynamodb:PutItem"}
     }
 
 
@@ -256,7 +254,7 @@ def test_no_role_has_a_managed_policy_or_a_bare_wildcard_resource(template):
                 # the only wildcards: a table's own indexes, and connection ids on this API's stage
                 parts = resource["Fn::Join"][1]
                 index = parts[0] in [{"Fn::GetAtt": [t, "Arn"]} for t in tables] and parts[1:] == ["/index/*"]
-                connections = {"Ref": api} in parts and parts[-1] == "/production/*/@connections/*"
+                connections = {"Ref": api} in parts and parts[-1] == "/production/POST/@connections/*"
                 assert index or connections, resource
 
 

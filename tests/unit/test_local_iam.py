@@ -46,7 +46,7 @@ def test_an_explicit_deny_overrides_any_allow():
     statements = [statement(action="dynamodb:*"), statement("Deny", "dynamodb:*", books)]
     assert allowed(statements, "dynamodb:GetItem", books.replace("Books", "Music"))
     decision = iam.evaluate("dynamodb:GetItem", books, ROLE, {}, [iam.Policy.of({"Statement": statements})])
-    assert not decision.allowed and decision.reason == "an explicit deny in a identity-based policy"
+    assert not decision.allowed and decision.reason == "an explicit deny in an identity-based policy"
 
 
 def test_actions_match_with_wildcards_and_without_case_resources_with_case():
@@ -161,8 +161,20 @@ def test_a_resource_policy_allows_the_principals_it_names():
         "sns:Publish", topic, iam.Principal(service="events.amazonaws.com"), resource_policy=policy
     ).allowed
     assert not iam.evaluate("sns:Publish", topic, ROLE, resource_policy=policy).allowed
-    account = iam.Policy.of({"Statement": [statement(resource=topic, Principal={"AWS": iam.ACCOUNT})]})
-    assert iam.evaluate("sns:Publish", topic, ROLE, resource_policy=account).allowed  # same account: either policy
+    # a statement naming the role, or its session, allows it on its own
+    for name in (ROLE.arn, ROLE.session_arn):
+        names = iam.Policy.of({"Statement": [statement(resource=topic, Principal={"AWS": name})]}, resource=True)
+        assert iam.evaluate("sns:Publish", topic, ROLE, resource_policy=names).allowed
+    # naming the account leaves it to the account's identity policies
+    account = iam.Policy.of({"Statement": [statement(resource=topic, Principal={"AWS": iam.ACCOUNT})]}, resource=True)
+    assert not iam.evaluate("sns:Publish", topic, ROLE, resource_policy=account).allowed
+    identity = [iam.Policy.of({"Statement": [statement(action="sns:Publish", resource=topic)]})]
+    assert iam.evaluate("sns:Publish", topic, ROLE, {}, identity, account).allowed
+    # and a deny for the account applies to the role
+    deny = iam.Policy.of(
+        {"Statement": [statement("Deny", resource=topic, Principal={"AWS": iam.ACCOUNT})]}, resource=True
+    )
+    assert not iam.evaluate("sns:Publish", topic, ROLE, {}, identity, deny).allowed
 
 
 def test_a_policy_the_local_stack_cannot_evaluate_stops_it_with_the_reason():
@@ -172,6 +184,10 @@ def test_a_policy_the_local_stack_cannot_evaluate_stops_it_with_the_reason():
         iam.Policy.of({"Statement": [statement(resource="arn:aws:s3:::bucket/${aws:username}/*")]})
     with pytest.raises(iam.PolicyError, match="Effect must be Allow or Deny"):
         iam.Policy.of({"Statement": [statement(effect="allow")]})
+    with pytest.raises(iam.PolicyError, match="'NullIfExists'"):  # not an operator AWS takes
+        iam.Policy.of({"Statement": [statement(Condition={"NullIfExists": {"aws:TokenIssueTime": "true"}})]})
+    with pytest.raises(iam.PolicyError, match="needs Principal"):
+        iam.Policy.of({"Statement": [statement()]}, "a topic's policy", resource=True)
 
 
 # ---- DynamoDB: what each request is checked for -------------------------------------------
@@ -329,3 +345,36 @@ def test_a_presigned_request_is_checked_as_a_signed_one(guarded_dynamodb):
         received = sock.recv(65536)
     # Then it is refused as the signed one would be
     assert received.startswith(b"HTTP/1.1 400 ") and b"AccessDeniedException" in received
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"TableName":"Music","Item":{"id":{"S":"u1"}},"pad":"\xff"}',  # invalid UTF-8, which Node's reader takes
+        b'{"TableName":"Music","Item":{"id":{"S":"u2"}},"pad":' + b"1" * 5000 + b"}",  # past Python's 4,300 digits
+        b"[" * 100_000 + b"]" * 100_000,  # nested past Python's recursion limit
+        b'["TableName", "Music"]',  # not an object
+    ],
+)
+def test_a_body_the_check_cannot_read_is_refused_not_passed_on_unchecked(guarded_dynamodb, body):
+    port, dynalite, _ = guarded_dynamodb
+    # Given a PutItem the role may not make, in a body that Python's JSON reader refuses
+    credential = f"{iam.access_key('ExampleFunction')}/20261208/us-east-1/dynamodb/aws4_request"
+    head = (
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: DynamoDB_20120810.PutItem\r\n"
+        "Content-Type: application/x-amz-json-1.0\r\nX-Amz-Date: 20261208T000000Z\r\n"
+        f"Authorization: AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=00\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body)
+        received = sock.recv(65536)
+    # Then the check answers it (it never reaches dynalite, which might have run it)
+    assert received.startswith(b"HTTP/1.1 400 ") and b"SerializationException" in received
+    assert client(dynalite, "admin").scan(TableName="Music")["Count"] == 0
+
+
+def test_a_denial_is_printed_on_one_line_whatever_the_resource_holds():
+    decision = iam.Decision(False, "no identity-based policy allows the x:Y action")
+    line = iam.denial_line(ROLE, "x:Y", "arn:aws:x:::a\ndenied by IAM: forged\u2028b", decision)
+    assert line.splitlines() == [line] and "\\u000a" in line and "\\u2028" in line

@@ -53,12 +53,16 @@ def timed_client():
 def test_a_call_that_could_end_past_the_time_limit_is_not_started(timed_client):
     # Given an invocation with time left for a DynamoDB call at its slowest, but not for
     # the error frame after it
-    aws.limit_time(lambda: WORST_DYNAMODB_MS + WORST_POST_MS - 1)
+    aws.limit_time(lambda: WORST_DYNAMODB_MS + WORST_POST_MS - 1, reserve_ms=WORST_POST_MS)
     # Then the call is refused before it is sent (the table does not even exist)
     with pytest.raises(OutOfTime, match="GetItem not started"):
         timed_client.get_item(TableName="missing", Key={"id": {"S": "x"}})
     # and with room for both, it goes to DynamoDB, which answers
-    aws.limit_time(lambda: WORST_DYNAMODB_MS + WORST_POST_MS)
+    aws.limit_time(lambda: WORST_DYNAMODB_MS + WORST_POST_MS, reserve_ms=WORST_POST_MS)
+    with pytest.raises(timed_client.exceptions.ResourceNotFoundException):
+        timed_client.get_item(TableName="missing", Key={"id": {"S": "x"}})
+    # and $connect and $disconnect, which send no frame after it, keep nothing back
+    aws.limit_time(lambda: WORST_DYNAMODB_MS, reserve_ms=0)
     with pytest.raises(timed_client.exceptions.ResourceNotFoundException):
         timed_client.get_item(TableName="missing", Key={"id": {"S": "x"}})
     # and outside an invocation nothing is refused
@@ -82,7 +86,7 @@ class RunningOut:
 @pytest.mark.parametrize("looks", range(14))  # a send to an online user looks 12 times
 def test_a_send_whose_time_runs_out_answers_and_its_retry_stores_it_once(dynamodb, dev_template, looks):
     # Given the message function's clients, which refuse what would not end in time
-    client = aws._within_time(boto3.client("dynamodb", region_name="us-east-1"), WORST_DYNAMODB_MS, WORST_POST_MS)
+    client = aws._within_time(boto3.client("dynamodb", region_name="us-east-1"), WORST_DYNAMODB_MS, keep_reserve=True)
     chat = Chat(client, dev_template)
     alice, bob = chat.online("alice"), chat.online("bob")
     # When a send's time runs out after `looks` looks at the clock
