@@ -12,6 +12,7 @@
 #                  (figures in docs/performance.md)
 #   make cost      docs/cost.md's tables, $ per million messages, from counts on the handlers
 #   make cpu       the handlers' CPU time per action, and Lambda duration and cost by memory size: RUNS=50
+#                  (and docs/performance.md's table of them)
 #   make soak      load with clients dropping, vanishing and reconnecting: SOAK_CLIENTS=200 SOAK_MESSAGES=10000
 #                  DROP_RATE=0.01 ACK_SHARE=0.5 (the share of clients in ack mode)
 # Pass CDK context with CDK_ARGS, e.g.  make deploy CDK_ARGS="-c instance=alice"
@@ -115,7 +116,7 @@ bench: install
 
 cpu: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/cpu/cdk.out
-	python -m bench.cpu --cdk-out $(LOCAL_DIR)/cpu/cdk.out --state-dir $(LOCAL_DIR)/cpu --runs $(RUNS)
+	python -m bench.cpu --cdk-out $(LOCAL_DIR)/cpu/cdk.out --state-dir $(LOCAL_DIR)/cpu --runs $(RUNS) --write
 
 smoke: install
 	@test -n "$(URL)" || { echo "make smoke URL=wss://… TOKEN_A=… TOKEN_B=… (or USER_A=… USER_B=… in dev mode)" >&2; exit 2; }
@@ -123,10 +124,10 @@ smoke: install
 	@python -m bench.smoke --url "$(URL)" $(if $(TOKEN_A),,--user-a "$(or $(USER_A),smoke-a)" --user-b "$(or $(USER_B),smoke-b)")
 
 units: install
-	PYTHONPATH=.:lambda_src:tests python -m bench.write_units
+	@PYTHONPATH=.:lambda_src:tests python -m bench.write_units
 
 cost: install
-	PYTHONPATH=.:lambda_src:tests python -m bench.cost --write
+	@PYTHONPATH=.:lambda_src:tests python -m bench.cost --write
 
 soak: install
 	$(CDK) synth --quiet -c auth=dev -o $(LOCAL_DIR)/soak/cdk.out

@@ -41,6 +41,7 @@ import websockets
 from local.defaults import WORKERS
 from local.launcher import LocalStackProcess as Stack
 from local.ports import free_port
+from local.template import functions, load_assembly
 from local.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,11 +72,12 @@ def units(stats: dict) -> tuple[float, float]:
     return read, sum(v for k, v in stats.items() if k.startswith("units.dynamodb.")) - read
 
 
-def process_cpu(root_pid: int) -> dict[str, float]:
+def process_cpu(root_pid: int, functions: tuple[str, ...] = ()) -> dict[str, float]:
     """CPU seconds used so far by the local stack's processes, by part: the gateway (the
     launcher's process: WebSocket, @connections, the bus), the DynamoDB server, and each
-    function's workers (and "other": the server they are forked from). From /proc
-    (Linux); empty elsewhere."""
+    function's workers (and "other": the server they are forked from), named by their
+    handler module (functions: the kernel keeps 15 bytes of a process's name, so "lambda
+    disconnect" reads "lambda disconne"). From /proc (Linux); empty elsewhere."""
     proc = Path("/proc")
     if not proc.is_dir():
         return {}
@@ -102,7 +104,8 @@ def process_cpu(root_pid: int) -> dict[str, float]:
         if pid == root_pid:
             part = "gateway"
         elif comm.startswith("lambda "):  # a container, named by local/lambda_runtime.py
-            part = "function " + comm.split()[1]
+            short = comm.split()[1]
+            part = "function " + next((name for name in functions if name.startswith(short)), short)
         elif "dynalite" in cmdline or "node" in cmdline:
             part = "dynalite"
         else:
@@ -347,7 +350,8 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
         statuses[await send(user, mid, recipient)] += 1
         ack_ms.append((time.perf_counter() - start) * 1000)
 
-    before, cpu_before = stack.stats(), process_cpu(stack.proc.pid)
+    handlers = tuple(spec["handler"].rsplit(".", 1)[0] for spec in functions(load_assembly(stack.cdk_out)[1]).values())
+    before, cpu_before = stack.stats(), process_cpu(stack.proc.pid, handlers)
     started = time.perf_counter()
     if rate:
         by_id = sorted((mid, user, recipient) for user in users for mid, recipient in plan[user.name])
@@ -362,7 +366,7 @@ async def load(stack: Stack, n_clients: int, n_messages: int, seed: int, ack: bo
     if ack:  # and every confirmation, which is part of what a message costs in ack mode
         confirmed = before.get("markDelivered", {}).get("invocations", 0) + n_messages
         await until(lambda: stack.invocations("markDelivered") >= confirmed, timeout=60, what="every confirmation")
-    after, cpu_after = stack.stats(), process_cpu(stack.proc.pid)
+    after, cpu_after = stack.stats(), process_cpu(stack.proc.pid, handlers)
     cpu_ms = {part: (s - cpu_before.get(part, 0)) * 1000 / n_messages for part, s in cpu_after.items()}
 
     for user in users:  # anything not delivered live arrives now, before each syncComplete

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import prices
-from bench.write_units import ReadMeter, WriteMeter
+from bench.write_units import ReadMeter, WriteMeter, quiet
 
 MEMORY_MB = 1024  # stacks/config.py's default memoryMb
 # make cpu, 2026-11-27 (docs/performance.md, "Memory"): per invocation, (CPU p50, time
@@ -348,7 +348,8 @@ def documented(text: str) -> str:
 
 def main(argv: list[str]) -> None:
     """Print the tables; with --write, put them in docs/cost.md."""
-    generated = tables(*measure())
+    with quiet():  # the handlers' log lines and the synth's notices: not what this command is for
+        generated = tables(*measure())
     print(generated)
     if "--write" in argv:
         DOC.write_text(BLOCK.sub(lambda m: m.group(1) + generated + m.group(3), DOC.read_text()))

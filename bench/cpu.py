@@ -23,6 +23,8 @@ import asyncio
 import json
 import os
 import platform
+import re
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,6 +159,7 @@ def main(argv=None) -> int:
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".local" / "cpu")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--write", action="store_true", help="and the table in docs/performance.md")
     args = parser.parse_args(argv)
     args.workers = 1
     stack = start_stack(args)
@@ -192,11 +195,47 @@ def main(argv=None) -> int:
         }
     print(
         f"\nmodel: duration = CPU x max(1, {VCPU_MB} / memory) + (time - CPU); "
-        f"$ = duration x GB x {LAMBDA_ARM_GB_SECOND}/GB-s + {LAMBDA_REQUEST}/request (arm64, bench/prices.py)"
+        f"$ = duration x GB x ${LAMBDA_ARM_GB_SECOND * 1e6:,.2f} per million GB-s "
+        f"+ ${LAMBDA_REQUEST * 1e6:.2f} per million requests (arm64, bench/prices.py)"
     )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if args.write:
+        DOC.write_text(BLOCK.sub(lambda m: m.group(1) + doc_table(figures, args.runs) + m.group(3), DOC.read_text()))
+        print(f"written to {DOC}")
     return 0
+
+
+DOC = ROOT / "docs" / "performance.md"
+BLOCK = re.compile(r"(<!-- make-cpu:[^\n]*-->\n)(.*?)(\n<!-- /make-cpu -->)", re.S)
+
+
+def documented(text: str) -> dict[str, float]:
+    """Action -> DynamoDB requests, as docs/performance.md's make cpu table has them."""
+    rows = (line.split(" | ") for line in BLOCK.search(text).group(2).splitlines() if line.startswith("| `"))
+    return {cells[0].strip("| `").replace("`", ""): float(cells[3]) for cells in rows}
+
+
+def doc_table(figures: dict, runs: int) -> str:
+    """The table docs/performance.md shows, with when and on what it was measured."""
+    git = ["git", "describe", "--always", "--dirty"]  # the commit measured, "-dirty" with changes on it
+    commit = subprocess.run(git, cwd=ROOT, capture_output=True, text=True)  # noqa: S607 (git from PATH)
+    out = [
+        f"`make cpu RUNS={runs}`, {datetime.now(UTC):%Y-%m-%d}, commit {commit.stdout.strip() or 'unknown'}, "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()} (p50 of {runs} runs; "
+        "duration in ms and $ per million invocations, modelled):",
+        "",
+        "| action | CPU | time | requests | " + " | ".join(f"{m:,} MB" for m in MEMORY_MB) + " |",
+        "|---|---|---|---|" + "---|" * len(MEMORY_MB),
+    ]
+    for name, f in figures.items():
+        action, _, case = name.partition(", ")
+        label = f"`{action}`, {case}" if case else f"`{action}`"
+        requests = f["dynamodb_requests"]
+        model_cells = [f"{c['duration_ms']:.1f}, ${c['dollars_per_million']:.2f}" for c in f["model"].values()]
+        cells = [label, f"{f['cpu_p50_ms']:.2f}", f"{f['time_p50_ms']:.2f}", f"{requests:g}", *model_cells]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

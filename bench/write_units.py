@@ -15,8 +15,11 @@ A conditional write that fails is billed too: at least 1 unit, by the item's siz
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
+import sys
 import threading
 from collections import Counter
 from contextlib import contextmanager
@@ -226,8 +229,22 @@ def measure(template: dict | None = None, sizes=SIZES) -> dict[str, dict[str, di
     return found
 
 
+@contextlib.contextmanager
+def quiet():
+    """What the handlers log and the in-process synth says (its notices, cdk-nag's report
+    file), held back: shown only if what runs inside fails."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    except BaseException:
+        sys.stderr.write(err.getvalue())
+        raise
+
+
 def main() -> None:
-    found = measure()
+    with quiet():  # the handlers' log lines and the synth's notices: not what this command is for
+        found = measure()
     sizes = list(found)
     print("DynamoDB write units per message (each step, then the whole life; README, 'What a message costs')")
     print("16 KB: a 12 KB reply (the most content allows) that quotes 4 KB")

@@ -25,7 +25,7 @@ from .lambda_pool import FunctionPool, InvocationError, base_environment
 
 REGION = "us-east-1"
 API_ID = "local"  # the WebSocket API's id, in its callback URL and its ARN
-WEB_CLIENT = Path(__file__).resolve().parent.parent / "web"  # index.html and app.js
+WEB_CLIENT = Path(__file__).resolve().parent.parent / "web"  # index.html, app.js, favicon.svg
 
 
 class Uninvokable:
@@ -166,6 +166,7 @@ class LocalStack:
             stage_arn=f"arn:aws:execute-api:{REGION}:{iam.ACCOUNT}:{API_ID}/{api.stage}",
             extra_routes=[
                 web.get("/app.js", self._serve_page),
+                web.get("/favicon.svg", self._serve_page),
                 web.get("/@local/config", self._serve_config),
                 web.get("/@local/stats", self._serve_stats),
                 web.get("/@local/in-flight", self._serve_in_flight),
@@ -200,7 +201,7 @@ class LocalStack:
 
     async def _serve_page(self, request: web.Request) -> web.StreamResponse:
         """The reference web client (web/), at http://127.0.0.1:<port>/."""
-        name = "app.js" if request.path == "/app.js" else "index.html"
+        name = request.path.lstrip("/") if request.path in ("/app.js", "/favicon.svg") else "index.html"
         return web.FileResponse(WEB_CLIENT / name, headers={"Cache-Control": "no-cache"})
 
     async def _serve_config(self, request: web.Request) -> web.Response:

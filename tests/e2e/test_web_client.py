@@ -19,9 +19,10 @@ def open_page(browser, stack, user: str, **query) -> Page:
     """A new browser context (its own storage, like another person's browser) on
     http://127.0.0.1:<port>/?userId=<user>, connected."""
     page = browser.new_context(viewport={"width": 900, "height": 560}).new_page()
-    errors = []
+    errors, failed = [], []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    page.errors, page.failed = errors, failed  # (the favicon's 404 once showed in the console)
     qs = "&".join(f"{k}={v}" for k, v in {"userId": user, **query}.items())
     page.goto(f"http://127.0.0.1:{stack.port}/?{qs}")
     expect(page.locator("#status")).to_have_text("online")
@@ -78,6 +79,7 @@ def test_two_users_chat_with_ticks_unread_badges_typing_and_content_that_stays_t
     alice.screenshot(path=artifacts / "web-client-alice.png")
     bob.screenshot(path=artifacts / "web-client-bob.png")
     assert alice.errors == [] and bob.errors == []
+    assert alice.failed == [] and bob.failed == []
 
 
 def test_a_tab_that_was_away_gets_what_it_missed_pages_back_through_history_and_reconnects(start_stack, browser):
@@ -146,3 +148,12 @@ def test_in_token_mode_the_page_signs_in_with_a_local_token_or_a_pasted_one_and_
     mallory.goto(f"http://127.0.0.1:{stack.port}/?token={header}.{claims}.forged")
     expect(mallory.locator(".error")).to_contain_text("Could not connect")
     expect(mallory.locator("#status")).to_have_text(re.compile("offline: reconnecting"))
+
+
+def test_the_page_names_an_icon_the_stack_serves_so_a_browser_asks_for_no_favicon_ico(stack):
+    # (browsers ask for /favicon.ico, a 404 in the console, unless the page names its icon)
+    base = f"http://127.0.0.1:{stack.port}"
+    with urllib.request.urlopen(f"{base}/?userId=alice", timeout=10) as page:  # noqa: S310 (a local URL)
+        [icon] = re.findall(r'<link rel="icon" href="([^"]+)"', page.read().decode())
+    with urllib.request.urlopen(f"{base}/{icon}", timeout=10) as served:  # noqa: S310
+        assert served.status == 200 and served.headers["Content-Type"].startswith("image/svg+xml")
