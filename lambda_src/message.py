@@ -1,4 +1,4 @@
-"""sendMessage, sync, markRead, deleteMessage and $default: every client frame."""
+"""Every client frame: each client action's route (chat/contract.py ACTIONS) and $default."""
 
 from chat.handlers import default_services, on_message
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from stacks.contract import contract
+
 from .connections_api import ConnectionsApi
 from .defaults import HANDSHAKE_DELAY_S, IDLE_TIMEOUT_S
 from .events import Client, Events, new_id, now_ms
@@ -35,8 +37,8 @@ from .lambda_pool import InvocationError
 from .routing import RouteSelector
 from .template import WebSocketApi
 
-MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame size, both ways
-MAX_CONNECTION_S = 7200.0
+MAX_FRAME_BYTES = contract.FRAME_LIMIT_BYTES  # API Gateway's WebSocket frame size, both ways
+MAX_CONNECTION_S = float(contract.MAX_CONNECTION_SECONDS)
 # A close that has not finished in this time (a client that stopped reading has let its
 # socket fill, so not even the close frame goes out) ends with the TCP connection cut.
 CLOSE_TIMEOUT_S = 2.0

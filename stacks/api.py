@@ -1,9 +1,8 @@
 """The WebSocket API: routes selected by the frame's ``action``, one auto-deployed stage
 with throttling, and opt-in access logs.
 
-To add a client action: add its route key to MESSAGE_ROUTES and its function to
-ACTIONS in lambda_src/chat/actions.py (stacks/ never imports lambda_src/, so
-tests/infra/test_config.py checks that the two lists agree).
+To add a client action: add it to ACTIONS in lambda_src/chat/contract.py, which gives it
+its route here, and its function to ACTIONS in lambda_src/chat/actions.py.
 """
 
 from __future__ import annotations
@@ -21,21 +20,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import WebSocketLambdaIntegration
 from constructs import Construct
 
+from .contract import contract
 from .lifecycle import removal_policy
 
 ROUTE_SELECTION = "$request.body.action"
 # Routes served by the message function ($default catches everything else).
-MESSAGE_ROUTES = (
-    "sendMessage",
-    "sync",
-    "markDelivered",
-    "markRead",
-    "deleteMessage",
-    "conversations",
-    "history",
-    "typing",
-    "presence",
-)
+MESSAGE_ROUTES = contract.ACTIONS
 # One JSON line per request. Deliberately no query string: in cognito mode it holds the token.
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",

@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .api import MESSAGE_ROUTES
+from .contract import contract
 from .lifecycle import removal_policy
 
 LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
@@ -54,7 +55,7 @@ RETENTION = {
 # tests/unit/test_time_limits.py checks these against the calls each function makes.
 CONNECT_TIMEOUT_S = 12
 DISCONNECT_TIMEOUT_S = 15
-MESSAGE_TIMEOUT_S = 29
+MESSAGE_TIMEOUT_S = contract.INTEGRATION_TIMEOUT_S
 
 
 class Functions(Construct):

@@ -9,15 +9,15 @@ from constructs import Construct
 
 from .api import WebSocket
 from .config import StackConfig
+from .contract import contract
 from .functions import RETENTION, Functions
 from .identity import Identity
 from .monitoring import Monitoring
 from .storage import Storage
 
-# The push events the message function puts (lambda_src/chat/push.py; test_push_bus.py
-# checks the two agree): its role may put only these.
-PUSH_SOURCE = "realtime-messaging"
-PUSH_DETAIL_TYPE = "MessageWaiting"
+# The push events the message function puts (chat/contract.py): its role may put only these.
+PUSH_SOURCE = contract.PUSH_SOURCE
+PUSH_DETAIL_TYPE = contract.PUSH_DETAIL_TYPE
 
 DEV_AUTH_WARNING = (
     "auth=dev: $connect trusts ?userId= as given, so anyone who knows the URL can act as any user. "
@@ -189,8 +189,7 @@ def _grant(table, fn, *actions: str) -> None:
     Validations.of(fn.role).acknowledge(
         Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
-            reason="Query on this table's own indexes only (connections-by-user, pending-index, history-index, "
-            "replies-index, unread-index, conversations-by-user), which the function queries; no other table "
-            "or account resource.",
+            reason=f"Query on this table's own indexes only ({', '.join(contract.INDEXES)}), which the "
+            "function queries; no other table or account resource.",
         )
     )

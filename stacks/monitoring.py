@@ -13,11 +13,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-NAMESPACE = "RealtimeMessaging"  # lambda_src/chat/log.py writes these metrics
+from .contract import contract
+
+NAMESPACE = contract.METRICS_NAMESPACE  # lambda_src/chat/log.py writes these metrics
 PERIOD = Duration.minutes(5)
-# The message function's p99 above this is slow enough for a person to look: a third of
-# its 29 s limit, where sync starts stopping early.
-SLOW_P99 = Duration.seconds(10)
+# The message function's p99 above this is slow enough for a person to look: about a
+# third of its time limit (API Gateway's), where sync starts stopping early.
+SLOW_P99 = Duration.seconds(round(contract.INTEGRATION_TIMEOUT_S / 3))
 # What every table is asked to do; ThrottledRequests is reported per operation.
 TABLE_OPERATIONS = [
     dynamodb.Operation.GET_ITEM,

@@ -1,11 +1,12 @@
-"""The Connections, Messages, Contents and Conversations tables. Attribute and index names must match
-lambda_src/chat/store.py, which documents the access patterns they serve."""
+"""The Connections, Messages, Contents and Conversations tables. The index names come from
+the functions' contract (chat/contract.py); docs/design.md says which access pattern each serves."""
 
 from __future__ import annotations
 
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from .contract import contract
 from .lifecycle import removal_policy
 
 S = dynamodb.AttributeType.STRING
@@ -35,7 +36,7 @@ class Storage(Construct):
             time_to_live_attribute="ttl",
             global_secondary_indexes=[
                 dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="connections-by-user",
+                    index_name=contract.CONNECTIONS_BY_USER,
                     partition_key=dynamodb.Attribute(name="userId", type=S),
                     projection_type=dynamodb.ProjectionType.ALL,
                 )
@@ -49,7 +50,7 @@ class Storage(Construct):
             # Sparse: only undelivered messages carry pendingFor (their recipient). All of
             # the row: sync sends each message from here, with its status.
             dynamodb.GlobalSecondaryIndexPropsV2(
-                index_name="pending-index",
+                index_name=contract.PENDING_INDEX,
                 partition_key=dynamodb.Attribute(name="pendingFor", type=S),
                 sort_key=dynamodb.Attribute(name="sentAt", type=S),
                 projection_type=dynamodb.ProjectionType.ALL,
@@ -57,14 +58,14 @@ class Storage(Construct):
             # Sparse: only replies carry replyToMessageId. Deleting a message finds the
             # replies that quote it here, and takes its text out of them.
             dynamodb.GlobalSecondaryIndexPropsV2(
-                index_name="replies-index",
+                index_name=contract.REPLIES_INDEX,
                 partition_key=dynamodb.Attribute(name="replyToMessageId", type=S),
                 projection_type=dynamodb.ProjectionType.KEYS_ONLY,
             ),
             # Sparse: only messages their recipient has not read carry unreadBy (the
             # recipient). A user's unread counts, and "mark this conversation read".
             dynamodb.GlobalSecondaryIndexPropsV2(
-                index_name="unread-index",
+                index_name=contract.UNREAD_INDEX,
                 partition_key=dynamodb.Attribute(name="unreadBy", type=S),
                 sort_key=dynamodb.Attribute(name="conversationId", type=S),
                 projection_type=dynamodb.ProjectionType.INCLUDE,
@@ -74,7 +75,7 @@ class Storage(Construct):
             # change, so a message's status changes (delivered, read, deleted) and its
             # leases write nothing here. history reads the rows and what they say by key.
             dynamodb.GlobalSecondaryIndexPropsV2(
-                index_name="history-index",
+                index_name=contract.HISTORY_INDEX,
                 partition_key=dynamodb.Attribute(name="conversationId", type=S),
                 sort_key=dynamodb.Attribute(name="sentAt", type=S),
                 projection_type=dynamodb.ProjectionType.INCLUDE,
@@ -84,13 +85,13 @@ class Storage(Construct):
         # The index history read before history-index: every attribute, so each change of
         # a message's status rewrote its entry. Kept for the first deploy of the upgrade
         # (README, Upgrading), while history-index is built; history reads it meanwhile.
-        self.history_index = "history-index"
+        self.history_index = contract.HISTORY_INDEX
         if keep_conversation_index:
-            self.history_index = "conversation-index"
+            self.history_index = contract.OLD_HISTORY_INDEX
             message_indexes.insert(
                 1,
                 dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="conversation-index",
+                    index_name=contract.OLD_HISTORY_INDEX,
                     partition_key=dynamodb.Attribute(name="conversationId", type=S),
                     sort_key=dynamodb.Attribute(name="sentAt", type=S),
                     projection_type=dynamodb.ProjectionType.ALL,
@@ -131,7 +132,7 @@ class Storage(Construct):
                 # A user's conversations, the latest activity first. Sparse: the pair
                 # row has no updatedAt.
                 dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name="conversations-by-user",
+                    index_name=contract.CONVERSATIONS_BY_USER,
                     partition_key=dynamodb.Attribute(name="userId", type=S),
                     sort_key=dynamodb.Attribute(name="updatedAt", type=S),
                     projection_type=dynamodb.ProjectionType.ALL,

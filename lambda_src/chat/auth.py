@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import tokens
+from . import contract, tokens
 from .config import Settings
 from .protocol import USER_ID
 
@@ -36,7 +36,7 @@ class Authenticator:
         if self.settings.auth_mode == "dev":
             user = query.get("userId")
             if not isinstance(user, str) or not USER_ID.fullmatch(user):
-                raise Unauthorized("dev mode needs ?userId=<1-128 of A-Z a-z 0-9 _ . @ : + = ->")
+                raise Unauthorized(f"dev mode needs ?userId=<{contract.USER_ID_RULE}>")
             return Identity(user, None, named=False)
         try:
             claims = tokens.verify(
@@ -52,4 +52,4 @@ class Authenticator:
         # an ID token has name (if the pool has it) and cognito:username; an access token username
         names = (claims[k] for k in ("name", "cognito:username", "username") if isinstance(claims.get(k), str))
         name = next(names, None)
-        return Identity(claims["sub"], name[:256] if name else None, named=True)
+        return Identity(claims["sub"], name[: contract.NAME_MAX_CHARS] if name else None, named=True)

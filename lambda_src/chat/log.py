@@ -16,9 +16,10 @@ import time
 import traceback
 from collections import Counter
 
+from . import contract
 from .aws import error_code
 
-NAMESPACE = "RealtimeMessaging"
+NAMESPACE = contract.METRICS_NAMESPACE
 # What flush() reports, each a count per invocation (docs/operations.md says what each means)
 COUNTS = (
     "MessagesStored",  # a sendMessage stored a new message

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import contract
+
 # Error codes a client can receive.
 BAD_REQUEST = "BAD_REQUEST"
 UNKNOWN_ACTION = "UNKNOWN_ACTION"
@@ -21,17 +23,14 @@ FORBIDDEN = "FORBIDDEN"
 CONFLICT = "CONFLICT"
 INTERNAL = "INTERNAL"
 
-# API Gateway's WebSocket frame size, for client frames and @connections posts alike: a
-# larger client frame closes the connection (1009), a larger post is refused.
-FRAME_LIMIT_BYTES = 32 * 1024
-ID_MAX_CHARS = 128
-NAME_MAX_CHARS = 256
+FRAME_LIMIT_BYTES = contract.FRAME_LIMIT_BYTES  # API Gateway's, both ways
+ID_MAX_CHARS = contract.ID_MAX_CHARS
+NAME_MAX_CHARS = contract.NAME_MAX_CHARS
 MESSAGE_IDS_MAX = 100  # per markRead or markDelivered
 PAGE_MAX = 100  # entries per conversations or history page, and user ids per presence
 PAGE_DEFAULT = 50
 TYPING_STATES = ("start", "stop")
-# A user id: the whole string (fullmatch). No "#", which the store keeps for its own rows.
-USER_ID = re.compile(r"[A-Za-z0-9_.@:+=-]{1,128}")
+USER_ID = re.compile(contract.USER_ID_PATTERN)  # the whole string (fullmatch)
 # The conversation a sendMessage without conversationId goes to: one per pair of users,
 # derived by the server. Nobody can claim an id with this prefix for another pair.
 CANONICAL_PREFIX = "dm-"
@@ -314,7 +313,7 @@ def parse_send_message(frame: dict, max_content_bytes: int) -> SendMessage:
 def _user_id(frame: dict, field: str, mid: str | None) -> str:
     value = frame.get(field)
     if not isinstance(value, str) or not USER_ID.fullmatch(value):
-        raise ProtocolError(BAD_REQUEST, f"'{field}' must be a user id: 1-128 of A-Z a-z 0-9 _ . @ : + = -", mid)
+        raise ProtocolError(BAD_REQUEST, f"'{field}' must be a user id: {contract.USER_ID_RULE}", mid)
     return value
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from . import contract
 from .aws import error_code
 from .log import count, log
 
 # What EventBridge rules match on (docs/operations.md)
-SOURCE = "realtime-messaging"
-DETAIL_TYPE = "MessageWaiting"
+SOURCE = contract.PUSH_SOURCE
+DETAIL_TYPE = contract.PUSH_DETAIL_TYPE
 FIELDS = ("recipientId", "messageId", "conversationId", "senderId", "senderName", "sentAt")
 # Entry error codes PutEvents documents as worth retrying
 RETRYABLE = ("ThrottlingException", "InternalFailure")

@@ -60,27 +60,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, islice
 
+from . import contract
 from .aws import error_code
 from .log import count_units
 
 # A message's status only ever moves forward along this order.
 SENT, DELIVERED, READ = "sent", "delivered", "read"
 
-USER_INDEX = "connections-by-user"
-CONVERSATIONS_INDEX = "conversations-by-user"
-UNREAD_INDEX = "unread-index"
+USER_INDEX = contract.CONNECTIONS_BY_USER
+CONVERSATIONS_INDEX = contract.CONVERSATIONS_BY_USER
+UNREAD_INDEX = contract.UNREAD_INDEX
 PAIR = "#pair"  # the sort key of a conversation's own row; user ids cannot contain "#"
 LAST_SEEN = "#lastSeen:"  # + userId: the Connections row that says when they were last seen
 # API Gateway keeps a connection at most 2 hours: a row older than that is not online,
 # whatever its ttl says (its $disconnect may have been missed).
-MAX_CONNECTION_SECONDS = 2 * 3600
-PENDING_INDEX = "pending-index"
-REPLIES_INDEX = "replies-index"
+MAX_CONNECTION_SECONDS = contract.MAX_CONNECTION_SECONDS
+PENDING_INDEX = contract.PENDING_INDEX
+REPLIES_INDEX = contract.REPLIES_INDEX
 # history reads one, and the other if that one is gone or not built yet (an upgrade: README)
-HISTORY_INDEXES = ("history-index", "conversation-index")
+HISTORY_INDEXES = (contract.HISTORY_INDEX, contract.OLD_HISTORY_INDEX)
 # What a message says, kept in the Contents table (and, for messages stored before it,
 # in their Messages row).
-QUOTE_FIELDS = ("replyToContent", "replyToSenderName")  # a reply's copy of the original
+QUOTE_FIELDS = contract.QUOTE_FIELDS  # a reply's copy of the original
 CONTENT_FIELDS = ("content", *QUOTE_FIELDS)
 
 # Connection ids never repeat and a connection's user and mode never change, and a
@@ -519,14 +520,14 @@ class Store:
             self.db.update_item,
             TableName=self.contents,
             Key={"messageId": {"S": reply_id}},
-            UpdateExpression="REMOVE replyToContent, replyToSenderName",
+            UpdateExpression="REMOVE " + ", ".join(QUOTE_FIELDS),
             ConditionExpression="attribute_exists(replyToContent)",
         )
         if in_content is not None:
             return
         self._update(
             reply_id,
-            "REMOVE replyToContent, replyToSenderName",
+            "REMOVE " + ", ".join(QUOTE_FIELDS),
             "replyToMessageId = :m",
             {":m": original_id},
             returns="NONE",
@@ -661,7 +662,7 @@ class Store:
         deleted = self._update(
             message_id,
             "SET isDeleted = :true, deletedAt = :now"
-            " REMOVE #c, replyToContent, replyToSenderName, pendingFor, leaseUntil, unreadBy",
+            f" REMOVE #c, {', '.join(QUOTE_FIELDS)}, pendingFor, leaseUntil, unreadBy",
             "senderId = :me",
             {":me": sender_id, ":true": True, ":now": now_iso()},
             {"#c": "content"},
