@@ -16,7 +16,7 @@ from chat.auth import Authenticator
 from chat.config import Settings
 from chat.handlers import Services, on_connect, on_disconnect, on_message
 from chat.protocol import FRAME_LIMIT_BYTES
-from chat.store import Store
+from chat.tables import Tables
 from local.routing import RouteSelector
 from local.template import aws_refs, create_tables, event_buses, functions, resolve, websocket_api
 
@@ -121,10 +121,10 @@ class Chat:
         self.clock = clock or (lambda: time.time() + self.offset)
         self.api = FakeManagementApi()
         self.events = FakeEvents(event_buses(template).values())
-        self.store = Store(client, **self.settings.tables, clock=self.clock)
+        self.tables = Tables.open(client, **self.settings.tables, clock=self.clock)
         self.services = Services(
             settings=self.settings,
-            store=self.store,
+            tables=self.tables,
             management_api=self._management_api,
             authenticator=Authenticator(self.settings, jwks=jwks),
             events=lambda: self.events,
@@ -138,10 +138,10 @@ class Chat:
 
     def new_container(self) -> None:
         """The next frames go to a fresh message-function container: nothing cached."""
-        self.store = self.services.store = Store(self.client, **self.settings.tables, clock=self.clock)
+        self.tables = self.services.tables = Tables.open(self.client, **self.settings.tables, clock=self.clock)
 
     def later(self, seconds: float) -> None:
-        """Move this deployment's clock forward (the store's, for ttl, handshake grace and leases)."""
+        """Move this deployment's clock forward (the tables', for ttl, handshake grace and leases)."""
         self.offset += seconds
 
     def _management_api(self, endpoint: str):
@@ -198,7 +198,7 @@ class Chat:
         return self.api.received.pop(connection_id, [])
 
     def items(self, table: str) -> list[dict]:
-        from chat.store import from_item
+        from chat.dynamo import from_item
 
         name = self.settings.tables[table]
         pages = self.client.get_paginator("scan").paginate(TableName=name)  # tests only; the app never scans
@@ -206,8 +206,8 @@ class Chat:
 
     def message(self, message_id: str) -> dict | None:
         """The message as stored: its row, with what it says (the Contents table)."""
-        row = self.store.get_message(message_id, consistent=True)
-        return self.store.with_content([row])[0] if row else None
+        row = self.tables.messages.get(message_id, consistent=True)
+        return self.tables.messages.joined([row])[0].attributes() if row else None
 
 
 class TimeFor:

@@ -1,15 +1,6 @@
 """What each client action does, once handlers.py has parsed the frame and knows the
-caller. Each action reads and writes through store.py and posts through delivery.py.
-
-Delivery, in one place (store.py describes the stored states):
-- A connection opened with ``ack=1`` confirms what it receives with markDelivered. A
-  message frame to it is only an attempt: the message stays pending, and comes again on
-  every sync of the recipient, until a device confirms it (at least once).
-- To a connection without ack mode, a successful post is the confirmation. Posting is
-  done under a lease, so a live send and a sync racing for one such connection post a
-  message once, and a lease ends with its invocation, so nothing is stranded.
-- The sender's ack says ``delivered`` only when this send confirmed it; a later
-  confirmation reaches the sender's devices as a ``delivered`` receipt, exactly once.
+caller: reads and writes through the table stores, posts through delivery.py. How
+delivery is confirmed, and why with leases: docs/design.md.
 """
 
 from __future__ import annotations
@@ -22,10 +13,14 @@ from itertools import islice
 from . import log as metrics
 from . import protocol
 from .aws import WORST_DYNAMODB_MS, WORST_POST_MS
+from .config import Settings
+from .connections import Connection
 from .delivery import Delivery
 from .log import log
+from .messages import DELIVERED, READ, SENT, Message
 from .push import PushHandoff
-from .store import DELIVERED, QUOTE_FIELDS, READ, SENT, Connection, Store, now_iso
+from .tables import Tables
+from .timing import now_iso
 
 # A lease never outlives the invocation that holds it; without a Lambda context (tests)
 # it lasts this long, which is more than the message function's 29 s.
@@ -65,7 +60,7 @@ class Invocation:
     """One client frame being handled: who sent it, and what an action works with."""
 
     caller: Connection
-    store: Store
+    tables: Tables
     delivery: Delivery
     push: PushHandoff  # for a message that reached none of its recipient's devices
     time_left_ms: Callable[[], float]
@@ -82,9 +77,17 @@ class Invocation:
     def ack_mode(self) -> bool:  # the caller's connection confirms what it receives
         return self.caller.ack
 
+    @property
+    def messages(self):
+        return self.tables.messages
+
+    @property
+    def conversations(self):
+        return self.tables.conversations
+
     def lease_until(self) -> int:
         """The end of this invocation, in epoch ms: when a lease it takes runs out."""
-        return self.store.now_ms() + int(min(self.time_left_ms(), MAX_LEASE_MS))
+        return self.messages.now_ms() + int(min(self.time_left_ms(), MAX_LEASE_MS))
 
     def has_time_for(self, *calls_ms: int) -> bool:
         """Whether these calls fit in the time left, even if each takes its longest,
@@ -95,84 +98,132 @@ class Invocation:
 # ---- sendMessage -------------------------------------------------------------------
 
 
-def send_message(inv: Invocation, msg: protocol.SendMessage) -> None:
-    """Checks, in this order: the frame (parsed already), senderId, the reply target,
-    membership of the conversation, then the messageId (a retry, or CONFLICT)."""
-    sender, recipient = inv.user_id, msg.recipient_id
-    if msg.sender_id is not None and msg.sender_id != sender:
-        raise protocol.ProtocolError(protocol.FORBIDDEN, "senderId is not the user of this connection", msg.message_id)
-    quote = {}
-    if msg.reply_to is not None:  # a reply may only point at a message its sender can see
-        original = inv.store.get_message(msg.reply_to, consistent=True)  # a delete just now counts
-        if original is None or sender not in (original.get("senderId"), original.get("recipientId")):
-            # one answer for "missing" and "not yours", so ids cannot be probed
-            raise protocol.ProtocolError(
-                protocol.FORBIDDEN, "replyToMessageId is not a message you can see", msg.message_id
-            )
-        quote = _quote(inv.store.with_content([original])[0])
-    conversation_id = msg.conversation_id or protocol.canonical_conversation_id(sender, recipient)
-    sent_at = now_iso()
-    message = {  # as sent: none of this ever changes (store.py: Contents)
-        "messageId": msg.message_id,
-        "conversationId": conversation_id,
-        "senderId": sender,
-        # in token mode the verified name, never the frame's: a recipient must be able to trust it
-        "senderName": inv.caller.name if inv.caller.named else msg.sender_name,
-        "recipientId": recipient,
-        "timestamp": msg.timestamp or sent_at,
-        "sentAt": sent_at,
-        "content": msg.content,
-        **quote,
-    }
-    protocol.ensure_fits({**message, "status": DELIVERED}, msg.message_id)  # a frame too big claims nothing
-    taken = _join(inv, conversation_id, recipient, msg.message_id)
+def send_message(inv: Invocation, request: protocol.SendMessage) -> None:
+    """Check the frame (parsed already), the sender and the reply; claim the
+    conversation; store; deliver; acknowledge; hand off for a push."""
+    message = _new_message(inv, request)
+    taken = _join(inv, message.conversation_id, message.recipient_id, message.message_id)
     if taken is not None:
-        _answer_taken_id(inv, msg.message_id, taken)
+        _answer_taken_id(inv, taken)
         return
-    # Durable before anything is acknowledged: the message as sent, then its row. Who is
-    # online is looked up meanwhile, so the row is stored already leased for posting to
-    # devices without ack mode, and the recipient's post follows it: two round trips.
+    stored = _store(inv, message)
+    if stored is None:
+        return  # its id was taken meanwhile: answered
+    message, lease = stored
+    message, status, reached = _deliver_stored(inv, message, lease)
+    _touch_both(inv, message)
+    inv.delivery.reply(protocol.ack_frame(message.message_id, status, message.sent_at, message.conversation_id))
+    if not reached and message.recipient_id != message.sender_id:  # after the ack: the sender does not wait
+        inv.push.hand_off(message)
+
+
+def _new_message(inv: Invocation, request: protocol.SendMessage) -> Message:
+    """The message as it will be stored, once its sender and reply target check out:
+    FORBIDDEN for another senderId or a reply to what the sender cannot see;
+    BAD_REQUEST if it would not fit a frame. Nothing is stored yet."""
+    sender = inv.user_id
+    if request.sender_id is not None and request.sender_id != sender:
+        raise protocol.ProtocolError(
+            protocol.FORBIDDEN, "senderId is not the user of this connection", request.message_id
+        )
+    quote = _quote_for(inv, request)
+    sent_at = now_iso()
+    message = Message(
+        message_id=request.message_id,
+        conversation_id=request.conversation_id or protocol.canonical_conversation_id(sender, request.recipient_id),
+        sender_id=sender,
+        # in token mode the verified name, never the frame's: a recipient must be able to trust it
+        sender_name=inv.caller.name if inv.caller.named else request.sender_name,
+        recipient_id=request.recipient_id,
+        timestamp=request.timestamp or sent_at,
+        sent_at=sent_at,
+        content=request.content,
+        **quote,
+    )
+    protocol.ensure_fits(message.but(status=DELIVERED), request.message_id)  # a frame too big claims nothing
+    return message
+
+
+def _quote_for(inv: Invocation, request: protocol.SendMessage) -> dict:
+    """A reply's fields, taken from the message it replies to: never a client's words.
+    replyToSenderId says who really wrote it (replyToSenderName is the name they gave).
+    A deleted original is pointed at, but not quoted."""
+    if request.reply_to is None:
+        return {}
+    original = inv.messages.get(request.reply_to, consistent=True)  # a delete just now counts
+    if original is None or inv.user_id not in (original.sender_id, original.recipient_id):
+        # one answer for "missing" and "not yours", so ids cannot be probed
+        raise protocol.ProtocolError(
+            protocol.FORBIDDEN, "replyToMessageId is not a message you can see", request.message_id
+        )
+    original = inv.messages.joined([original])[0]
+    pointer = {"reply_to_message_id": original.message_id, "reply_to_sender_id": original.sender_id}
+    if original.is_deleted:
+        return pointer
+    return {**pointer, "reply_to_content": original.content, "reply_to_sender_name": original.sender_name}
+
+
+def _store(inv: Invocation, message: Message) -> tuple[Message, int | None] | None:
+    """Durable before anything is acknowledged: what it says, then its row. Who is online
+    is looked up meanwhile, so the row is stored already leased for posting to devices
+    without ack mode: two round trips. Returns the message as stored and its lease, or
+    None if its id turned out to be taken (answered then)."""
+    sender, recipient = message.sender_id, message.recipient_id
     earlier, devices, _ = _together(
-        lambda: inv.store.put_new_content(message),
+        lambda: inv.messages.put_new_content(message),
         _or_none(lambda: inv.delivery.others_of(recipient)),
         _or_none(lambda: inv.delivery.others_of(sender) if sender != recipient else None),  # for the copies
     )
     if earlier is not None:
-        _refuse_another_senders(inv, msg.message_id, earlier)
+        _refuse_another_senders(inv, message.message_id, earlier)
         message = earlier  # this sender's earlier attempt, which died before its row: it stands
-    looked_up, recipient = recipient, message["recipientId"]  # (the earlier attempt's, if any)
-    legacy = recipient == looked_up and devices and any(not c.ack for c in devices)
-    lease = inv.lease_until() if legacy else None
-    row = inv.store.new_row(message, lease_until=lease)
-    existing = inv.store.put_new_message(row)
+    without_ack = message.recipient_id == recipient and devices and any(not c.ack for c in devices)
+    lease = inv.lease_until() if without_ack else None
+    stored = _first_state(message, lease)
+    existing = inv.messages.put_new_row(stored)
     if existing is not None:
-        if earlier is None and ("content" in existing or existing.get("isDeleted")):
+        if earlier is None and (existing.content_in_row or existing.is_deleted):
             # the id is a deleted message's, or one's from before the Contents table: ours goes again
-            inv.store.drop_content(msg.message_id, sender)
-        _answer_taken_id(inv, msg.message_id, existing)
-        return
+            inv.messages.drop_content(message.message_id, sender)
+        _answer_taken_id(inv, existing)
+        return None
     metrics.count("MessagesStored")
-    try:
-        item = _quote_still_there(inv, {**row, **message})  # the message as it is posted
-    except Exception:
-        _give_back(inv, msg.message_id, lease)  # nothing posts it: sync may, at once
-        raise
+    return stored, lease
 
+
+def _first_state(message: Message, lease_until: int | None) -> Message:
+    """A new message's state: sent, pending for its recipient, unread by them (but a
+    note to oneself), and leased by the send that stores it, if lease_until is given."""
+    recipient = message.recipient_id
+    unread = recipient if recipient != message.sender_id else None
+    return message.but(status=SENT, pending_for=recipient, unread_by=unread, is_deleted=False, lease_until=lease_until)
+
+
+def _deliver_stored(inv: Invocation, message: Message, lease: int | None) -> tuple[Message, str, bool]:
+    """Post a message just stored. Returns it as posted (its quote gone if the original
+    was deleted meanwhile), DELIVERED if this confirmed it or else SENT, and whether a
+    device of the recipient got it. A failure here leaves it pending: sync brings it."""
+    try:
+        message = _quote_still_there(inv, message)
+    except Exception:
+        _give_back(inv, message.message_id, lease)  # nothing posts it: sync may, at once
+        raise
     status, reached = SENT, False
     try:
-        status, reached = _deliver_new(inv, item, lease)
+        status, reached = _deliver_new(inv, message, lease)
     except Exception as exc:  # stored already: it stays pending and sync delivers it
         log("warning", "delivery_failed", error=type(exc).__name__)
-        _give_back(inv, msg.message_id, lease)
+        _give_back(inv, message.message_id, lease)
     metrics.count("DeliveredLive" if reached else "LeftWaiting")
-    # each user's list: this conversation first (after delivery, which does not need it)
-    conversation_id, sent_at = item["conversationId"], item["sentAt"]
-    inv.store.touch(conversation_id, sender, recipient, msg.message_id, sent_at)
+    return message, status, reached
+
+
+def _touch_both(inv: Invocation, message: Message) -> None:
+    """Each user's list: this conversation first (after delivery, which does not need it)."""
+    sender, recipient = message.sender_id, message.recipient_id
+    inv.conversations.touch(message.conversation_id, sender, recipient, message.message_id, message.sent_at)
     if recipient != sender:
-        inv.store.touch(conversation_id, recipient, sender, msg.message_id, sent_at)
-    inv.delivery.reply(protocol.ack_frame(msg.message_id, status, sent_at, conversation_id))
-    if not reached and recipient != sender:  # after the ack: the sender does not wait for it
-        inv.push.hand_off(item)
+        inv.conversations.touch(message.conversation_id, recipient, sender, message.message_id, message.sent_at)
 
 
 def _give_back(inv: Invocation, message_id: str, lease: int | None) -> None:
@@ -180,56 +231,56 @@ def _give_back(inv: Invocation, message_id: str, lease: int | None) -> None:
     fails before its posts: sync need not wait for the invocation's end."""
     if lease is not None:
         try:
-            inv.store.release(message_id, lease)
+            inv.messages.release(message_id, lease)
         except Exception as exc:  # it runs out with the invocation anyway
             log("warning", "release_failed", error=type(exc).__name__)
 
 
-def _quote_still_there(inv: Invocation, item: dict) -> dict:
+def _quote_still_there(inv: Invocation, message: Message) -> Message:
     """The stored reply, without its quote if the original was deleted since it was read
     (its delete may not have found this reply, stored after it looked)."""
-    if "replyToContent" not in item:
-        return item
-    original = inv.store.get_message(item["replyToMessageId"], consistent=True)
-    if original is not None and not original.get("isDeleted"):
-        return item
-    inv.store.unquote(item["messageId"], item["replyToMessageId"])
-    return {k: v for k, v in item.items() if k not in QUOTE_FIELDS}
+    if message.reply_to_content is None:
+        return message
+    original = inv.messages.get(message.reply_to_message_id, consistent=True)
+    if original is not None and not original.is_deleted:
+        return message
+    inv.messages.unquote(message.message_id, message.reply_to_message_id)
+    return message.without_quote()
 
 
-def _answer_taken_id(inv: Invocation, message_id: str, existing: dict) -> None:
+def _answer_taken_id(inv: Invocation, existing: Message) -> None:
     """A messageId that is stored already: the sender's retry (matched on messageId and
-    sender alone) gets the ack again; anyone else's is a CONFLICT."""
-    _refuse_another_senders(inv, message_id, existing)
-    stored = existing["status"], existing["sentAt"], existing["conversationId"]
-    inv.delivery.reply(protocol.ack_frame(message_id, *stored, duplicate=True))
+    sender alone) gets the ack again, marked a duplicate; anyone else's is a CONFLICT."""
+    _refuse_another_senders(inv, existing.message_id, existing)
+    stored = existing.status, existing.sent_at, existing.conversation_id
+    inv.delivery.reply(protocol.ack_frame(existing.message_id, *stored, duplicate=True))
 
 
-def _refuse_another_senders(inv: Invocation, message_id: str, stored: dict) -> None:
+def _refuse_another_senders(inv: Invocation, message_id: str, stored: Message) -> None:
     """CONFLICT if what is stored under the messageId is another sender's."""
-    if stored.get("senderId", inv.user_id) != inv.user_id:
+    if stored.sender_id != inv.user_id:
         raise protocol.ProtocolError(protocol.CONFLICT, "messageId is already used by another message", message_id)
 
 
-def _join(inv: Invocation, conversation_id: str, recipient: str, message_id: str) -> dict | None:
+def _join(inv: Invocation, conversation_id: str, recipient: str, message_id: str) -> Message | None:
     """The conversation is between the caller and the recipient: it is theirs, or new
     and now claimed for them. FORBIDDEN if it belongs to another pair. If it is new but
     the messageId is taken (a retry, or a CONFLICT), nothing is claimed and the stored
     message is returned."""
     sender = inv.user_id
     ours = tuple(sorted((sender, recipient)))
-    pair = inv.store.pair(conversation_id)
+    pair = inv.conversations.pair(conversation_id)
     if pair is None and (
         not conversation_id.startswith(protocol.CANONICAL_PREFIX)
         or conversation_id == protocol.canonical_conversation_id(sender, recipient)
     ):
-        taken = inv.store.get_message(message_id, consistent=True)
+        taken = inv.messages.get(message_id, consistent=True)
         if taken is not None:
             return taken  # a refused frame claims nothing
-        pair = inv.store.claim(conversation_id, sender, recipient)
+        pair = inv.conversations.claim(conversation_id, sender, recipient)
         if pair == ours and not conversation_id.startswith(protocol.CANONICAL_PREFIX):
             # the pair's canonical conversation says they share one (presence)
-            inv.store.add_contact(protocol.canonical_conversation_id(sender, recipient), sender, recipient)
+            inv.conversations.add_contact(protocol.canonical_conversation_id(sender, recipient), sender, recipient)
     if pair != ours:
         raise protocol.ProtocolError(
             protocol.FORBIDDEN, "this conversationId belongs to other users; use a new, random one", message_id
@@ -240,7 +291,7 @@ def _join(inv: Invocation, conversation_id: str, recipient: str, message_id: str
 def _members(inv: Invocation, conversation_id: str) -> tuple[str, str]:
     """The conversation's pair if the caller is in it. FORBIDDEN otherwise, and for one
     that does not exist, so conversation ids cannot be probed."""
-    pair = inv.store.pair(conversation_id)
+    pair = inv.conversations.pair(conversation_id)
     if pair is None or inv.user_id not in pair:
         raise protocol.ProtocolError(protocol.FORBIDDEN, "not a conversation of yours")
     return pair
@@ -250,75 +301,65 @@ def _peer(inv: Invocation, pair: tuple[str, str]) -> str:
     return pair[1] if pair[0] == inv.user_id else pair[0]
 
 
-def _quote(original: dict) -> dict:
-    """The reply fields, taken from the message replied to: never a client's words.
-    replyToSenderId says who really wrote it (replyToSenderName is the name they gave).
-    A deleted original is pointed at, but not quoted."""
-    pointer = {"replyToMessageId": original["messageId"], "replyToSenderId": original["senderId"]}
-    if original.get("isDeleted"):
-        return pointer
-    return {**pointer, "replyToContent": original.get("content"), "replyToSenderName": original.get("senderName")}
-
-
-def _deliver_new(inv: Invocation, item: dict, lease: int | None) -> tuple[str, bool]:
+def _deliver_new(inv: Invocation, message: Message, lease: int | None) -> tuple[str, bool]:
     """Post a just-stored message to the recipient's devices and the sender's other
     ones. Returns DELIVERED if this confirmed it, else SENT; and whether a device of the
     recipient got it, or has it in hand already (another invocation is posting it, or a
     device confirmed it meanwhile): if not, the message is handed off for a push. The
     connections were looked up as it was stored, with the lease its row holds, if any."""
-    sender, recipient = item["senderId"], item["recipientId"]
-    devices = inv.delivery.others_of(recipient)
+    devices = inv.delivery.others_of(message.recipient_id)
     # ack-mode devices first: an attempt, which the device confirms with markDelivered
-    reached = inv.delivery.post_each([c.id for c in devices if c.ack], protocol.message_frame(item)) > 0
+    reached = inv.delivery.post_each([c.id for c in devices if c.ack], protocol.message_frame(message)) > 0
     status = SENT
-    legacy = [c.id for c in devices if not c.ack]
-    if legacy:
-        status, handled = _post_confirming(inv, item, legacy, lease)
+    without_ack = [c.id for c in devices if not c.ack]
+    if without_ack:
+        status, handled = _post_confirming(inv, message, without_ack, lease)
         reached = reached or handled
-    if sender != recipient:  # the sender's other devices see the message too
+    if message.sender_id != message.recipient_id:  # the sender's other devices see the message too
         try:
-            others = [c.id for c in inv.delivery.others_of(sender)]
-            inv.delivery.post_each(others, protocol.message_frame({**item, "status": status}))
+            others = [c.id for c in inv.delivery.others_of(message.sender_id)]
+            inv.delivery.post_each(others, protocol.message_frame(message.but(status=status)))
         except Exception as exc:  # the status stands: a confirmed message gets no later receipt
             log("warning", "copies_failed", error=type(exc).__name__)
     return status, reached
 
 
-def _post_confirming(inv: Invocation, item: dict, connection_ids: list[str], lease: int | None) -> tuple[str, bool]:
+def _post_confirming(inv: Invocation, message: Message, connection_ids: list[str], lease: int | None):
     """Post to connections without ack mode, where a post that reaches one confirms the
     message. If none is reached, the lease is given back and the recipient's connections
-    are looked up once more: a connection that synced while the lease was held skipped
-    the message, and gets it now. Returns DELIVERED if this confirmed it, else SENT; and
-    whether it reached a device or was in other hands (not to be pushed). ``lease``: one
-    held already (the new row's), else one is taken."""
-    message_id, recipient = item["messageId"], item["recipientId"]
-    frame = protocol.message_frame({**item, "status": DELIVERED})
-    tried = set(connection_ids)
-    for attempt in range(2):
-        if lease is None:
-            lease = inv.lease_until()
-            if not inv.store.lease(message_id, lease):
-                return SENT, True  # another invocation is posting it, or a device confirmed it meanwhile
-        if inv.delivery.post_each(connection_ids, frame):
-            if inv.store.confirm(message_id, recipient) != DELIVERED:
-                # confirmed meanwhile by an ack device, or marked read: that sent the sender's receipts
-                return SENT, True
-            _delivered(inv, message_id, "post")
-            return DELIVERED, True
-        inv.store.release(message_id, lease)
-        lease = None
-        if attempt == 0:
-            # again: connections that appeared meanwhile, and young ones that answered 410 (in
-            # their handshake, the frame did not get there), never one that failed otherwise,
-            # which may have the frame already (a timeout)
-            connection_ids = [
-                c.id
-                for c in inv.delivery.others_of(recipient, fresh=True)
-                if not c.ack and (c.id not in tried or (c.id in inv.delivery.gone and inv.store.in_handshake(c)))
-            ]
-            if not connection_ids:
-                break
-    return SENT, False
+    are looked up once more: one that synced while the lease was held skipped the
+    message, and gets it now. Returns (DELIVERED if this confirmed it, else SENT;
+    whether it reached a device or was in other hands: not to be pushed)."""
+    outcome = _post_and_confirm(inv, message, connection_ids, lease)
+    if outcome is not None:
+        return outcome
+    # again: connections that appeared meanwhile, and young ones that answered 410 (in
+    # their handshake, the frame did not get there), never one that failed otherwise,
+    # which may have the frame already (a timeout)
+    tried, delivery = set(connection_ids), inv.delivery
+    again = [
+        c.id
+        for c in delivery.others_of(message.recipient_id, fresh=True)
+        if not c.ack and (c.id not in tried or (c.id in delivery.gone and delivery.in_handshake(c)))
+    ]
+    return (_post_and_confirm(inv, message, again, None) if again else None) or (SENT, False)
+
+
+def _post_and_confirm(inv: Invocation, message: Message, connection_ids: list[str], lease: int | None):
+    """One try, under the lease (taken now if None): (status, handled), or None if no
+    post reached a device (the lease is given back)."""
+    if lease is None:
+        lease = inv.lease_until()
+        if not inv.messages.lease(message.message_id, lease):
+            return SENT, True  # another invocation is posting it, or a device confirmed it meanwhile
+    if inv.delivery.post_each(connection_ids, protocol.message_frame(message.but(status=DELIVERED))):
+        if inv.messages.confirm(message.message_id, message.recipient_id) != DELIVERED:
+            # confirmed meanwhile by an ack device, or marked read: that sent the sender's receipts
+            return SENT, True
+        _delivered(inv, message.message_id, "post")
+        return DELIVERED, True
+    inv.messages.release(message.message_id, lease)
+    return None
 
 
 # ---- sync ----------------------------------------------------------------------------
@@ -331,14 +372,14 @@ def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
     # what one message costs at most: a post (ack mode), or lease, post and confirm
     per_message = (WORST_POST_MS,) if inv.ack_mode else (WORST_DYNAMODB_MS, WORST_POST_MS, WORST_DYNAMODB_MS)
     count, position, more = 0, after, False
-    for item in _pending_in_time(inv, after):
-        if item is None or not inv.has_time_for(*per_message):
+    for message in _pending_in_time(inv, after):
+        if message is None or not inv.has_time_for(*per_message):
             more = True
             break
         if inv.ack_mode:
-            posted = inv.delivery.reply(protocol.message_frame(item))
+            posted = inv.delivery.reply(protocol.message_frame(message))
         else:
-            posted = _sync_confirming(inv, item)
+            posted = _sync_confirming(inv, message)
             if posted is None:
                 continue  # a live send holds it: that send delivers it
         if not posted:
@@ -347,7 +388,7 @@ def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
             more = True  # the post failed otherwise (a timeout, a 5xx): the client continues from here
             break
         count += 1
-        position = (item["sentAt"], item["messageId"])
+        position = (message.sent_at, message.message_id)
     if more:
         log("info", "sync_paused", count=count)
     metrics.count("DeliveredBySync", count)
@@ -357,7 +398,7 @@ def sync(inv: Invocation, after: tuple[str, str] | None) -> None:
 def _pending_in_time(inv: Invocation, after: tuple[str, str] | None):
     """The caller's pending messages with what they say, a page at a time; None in
     place of a page there is no time left to read (a Query and a BatchGetItem)."""
-    pages = inv.store.pages_with_content(inv.store.pending(inv.user_id, after))
+    pages = inv.messages.joined_pages(inv.messages.pending(inv.user_id, after))
     while inv.has_time_for(WORST_DYNAMODB_MS, WORST_DYNAMODB_MS):
         page = next(pages, None)
         if page is None:
@@ -366,19 +407,19 @@ def _pending_in_time(inv: Invocation, after: tuple[str, str] | None):
     yield None
 
 
-def _sync_confirming(inv: Invocation, item: dict) -> bool | None:
+def _sync_confirming(inv: Invocation, message: Message) -> bool | None:
     """One message to a connection without ack mode, where the post confirms it. True if
     posted, False if the post failed, None if another invocation holds the message."""
-    message_id, lease = item["messageId"], inv.lease_until()
-    if not inv.store.lease(message_id, lease):
+    lease = inv.lease_until()
+    if not inv.messages.lease(message.message_id, lease):
         return None
-    status = DELIVERED if item["status"] == SENT else item["status"]
-    if not inv.delivery.reply(protocol.message_frame({**item, "status": status})):
-        inv.store.release(message_id, lease)
+    status = DELIVERED if message.status == SENT else message.status
+    if not inv.delivery.reply(protocol.message_frame(message.but(status=status))):
+        inv.messages.release(message.message_id, lease)
         return False
-    if inv.store.confirm(message_id, inv.user_id, item["status"]) == DELIVERED:
-        _delivered(inv, message_id, "sync")
-        _receipt(inv, item, DELIVERED)
+    if inv.messages.confirm(message.message_id, inv.user_id, message.status) == DELIVERED:
+        _delivered(inv, message.message_id, "sync")
+        _receipt(inv, message, DELIVERED)
     return True
 
 
@@ -387,31 +428,30 @@ def _delivered(inv: Invocation, message_id: str, how: str) -> None:
     log("info", "delivered", messageId=message_id, by=how)
 
 
-def _receipt(inv: Invocation, item: dict, status: str) -> None:
+def _receipt(inv: Invocation, message: Message, status: str) -> None:
     """A delivered or read receipt to the sender's live connections, if there is time to
     reach them all before the function's limit."""
-    senders = inv.delivery.connections_of(item["senderId"]) if inv.has_time_for(WORST_DYNAMODB_MS) else None
+    senders = inv.delivery.connections_of(message.sender_id) if inv.has_time_for(WORST_DYNAMODB_MS) else None
     if senders is None or not inv.has_time_for(*[WORST_POST_MS] * len(senders)):
-        log("warning", "receipt_skipped", messageId=item["messageId"], status=status)
+        log("warning", "receipt_skipped", messageId=message.message_id, status=status)
         return
-    inv.delivery.post_each(
-        [c.id for c in senders], protocol.receipt_frame(item["messageId"], item["conversationId"], status)
-    )
+    frame = protocol.receipt_frame(message.message_id, message.conversation_id, status)
+    inv.delivery.post_each([c.id for c in senders], frame)
 
 
 # ---- markDelivered, markRead, deleteMessage -----------------------------------------
 
 
-def _own_messages(inv: Invocation, ids: list[str], verb: str) -> dict[str, dict]:
+def _own_messages(inv: Invocation, ids: list[str], verb: str) -> dict[str, Message]:
     """The messages, all addressed to the caller, or FORBIDDEN naming the first that is not."""
-    items = inv.store.get_messages(ids)
+    found = inv.messages.get_many(ids)
     for message_id in ids:  # all or nothing: check every id before changing any
-        item = items.get(message_id)
-        if item is None or item.get("recipientId") != inv.user_id:
+        message = found.get(message_id)
+        if message is None or message.recipient_id != inv.user_id:
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, f"only the recipient can mark a message {verb}", message_id
             )
-    return items
+    return found
 
 
 def _out_of_time(inv: Invocation, message_id: str, action: str) -> bool:
@@ -428,14 +468,17 @@ def _out_of_time(inv: Invocation, message_id: str, action: str) -> bool:
 def mark_delivered(inv: Invocation, ids: list[str]) -> None:
     """A device of the recipient has these messages: they leave sync, and each sender
     gets one delivered receipt. Confirming again changes nothing and sends nothing."""
-    items = _own_messages(inv, ids, "delivered")
+    found = _own_messages(inv, ids, "delivered")
     for message_id in ids:
         if _out_of_time(inv, message_id, "markDelivered"):
             return
-        item = items[message_id]
-        if "pendingFor" in item and inv.store.confirm(message_id, inv.user_id, item["status"]) == DELIVERED:
+        message = found[message_id]
+        if (
+            message.pending_for is not None
+            and inv.messages.confirm(message_id, inv.user_id, message.status) == DELIVERED
+        ):
             _delivered(inv, message_id, "markDelivered")
-            _receipt(inv, item, DELIVERED)
+            _receipt(inv, message, DELIVERED)
 
 
 def mark_read(inv: Invocation, request: protocol.MarkRead) -> None:
@@ -446,39 +489,44 @@ def mark_read(inv: Invocation, request: protocol.MarkRead) -> None:
     if request.conversation_id is not None:
         _members(inv, request.conversation_id)
         now = now_iso()
-        unread = [r for r in inv.store.unread_in(inv.user_id, request.conversation_id) if r["sentAt"] <= now]
-        ids = [r["messageId"] for r in unread]
-        items = {r["messageId"]: {**r, "status": SENT} for r in unread}  # at most delivered: the update tells
+        unread = [m for m in inv.messages.unread_in(inv.user_id, request.conversation_id) if m.sent_at <= now]
+        ids, found = [m.message_id for m in unread], {m.message_id: m for m in unread}
     else:
         ids = request.message_ids
-        items = _own_messages(inv, ids, "read")
+        found = _own_messages(inv, ids, "read")
     read_now: dict[str, list[str]] = {}
     for message_id in ids:
-        item = items[message_id]
-        if item["status"] == READ or item.get("isDeleted"):
+        message = found[message_id]
+        if message.status == READ or message.is_deleted:
             continue  # read already, or deleted: there is nothing to read
         if _out_of_time(inv, message_id, "markRead"):
             break
-        was = inv.store.mark_read(message_id, inv.user_id)
-        if was is None:
-            continue
-        if was == SENT:
-            _receipt(inv, item, DELIVERED)
-        _receipt(inv, item, READ)
-        read_now.setdefault(item["conversationId"], []).append(message_id)
+        if _read(inv, message):
+            read_now.setdefault(message.conversation_id, []).append(message_id)
     mine = [c.id for c in inv.delivery.others_of(inv.user_id)] if read_now else []
     for conversation_id, message_ids in read_now.items():
         inv.delivery.post_each(mine, protocol.read_frame(conversation_id, message_ids))
 
 
+def _read(inv: Invocation, message: Message) -> bool:
+    """Mark one message read, and tell its sender: True if this changed it."""
+    was = inv.messages.mark_read(message.message_id, inv.user_id)
+    if was is None:
+        return False
+    if was == SENT:
+        _receipt(inv, message, DELIVERED)
+    _receipt(inv, message, READ)
+    return True
+
+
 def delete_message(inv: Invocation, message_id: str) -> None:
-    item = inv.store.soft_delete(message_id, inv.user_id)
-    if item is None:
+    deleted = inv.messages.soft_delete(message_id, inv.user_id)
+    if deleted is None:
         raise protocol.ProtocolError(protocol.FORBIDDEN, "only the sender can delete a message", message_id)
-    for reply_id in inv.store.replies_to(message_id):  # the deleted text leaves their quotes too
-        inv.store.unquote(reply_id, message_id)
-    notice = protocol.deleted_frame(message_id, item["conversationId"])
-    both = inv.delivery.connections_of(item["recipientId"]) + inv.delivery.connections_of(inv.user_id)
+    for reply_id in inv.messages.replies_to(message_id):  # the deleted words leave their quotes too
+        inv.messages.unquote(reply_id, message_id)
+    notice = protocol.deleted_frame(message_id, deleted.conversation_id)
+    both = inv.delivery.connections_of(deleted.recipient_id) + inv.delivery.connections_of(inv.user_id)
     inv.delivery.post_each(dict.fromkeys(c.id for c in both), notice)  # the caller's included, as confirmation
 
 
@@ -487,11 +535,11 @@ def delete_message(inv: Invocation, message_id: str) -> None:
 
 def conversations(inv: Invocation, request: protocol.PageRequest) -> None:
     """The caller's conversations, latest activity first, a page at a time."""
-    rows = list(islice(inv.store.conversations_of(inv.user_id, request.cursor, request.limit + 1), request.limit + 1))
+    rows = list(islice(inv.conversations.of_user(inv.user_id, request.cursor, request.limit + 1), request.limit + 1))
     more, rows = len(rows) > request.limit, rows[: request.limit]
-    found = inv.store.get_messages([r["lastMessageId"] for r in rows]) if rows else {}
-    last = {m["messageId"]: m for m in inv.store.with_content(list(found.values()))}
-    unread = inv.store.unread_counts(inv.user_id) if rows else {}
+    found = inv.messages.get_many([r["lastMessageId"] for r in rows]) if rows else {}
+    last = {m.message_id: m for m in inv.messages.joined(list(found.values()))}
+    unread = inv.messages.unread_counts(inv.user_id) if rows else {}
     entries = [
         (
             (row["updatedAt"], row["conversationId"]),
@@ -516,17 +564,15 @@ def conversations(inv: Invocation, request: protocol.PageRequest) -> None:
 def history(inv: Invocation, request: protocol.PageRequest) -> None:
     """A conversation's messages, newest first, to its two users only. Changes nothing."""
     pair = _members(inv, request.conversation_id)
-    rows = inv.store.history(request.conversation_id, request.cursor, request.limit + 1)
-    # before conversations had members, two pairs could share an id: only this pair's
-    ours = (row for row in rows if tuple(sorted((row.get("senderId", ""), row.get("recipientId", "")))) == pair)
-    page = list(islice(ours, request.limit + 1))
-    more, page = len(page) > request.limit, inv.store.whole(page[: request.limit])
-    entries = [((row["sentAt"], row["messageId"]), protocol.message_frame(row)["data"]) for row in page]
+    entries = inv.messages.history(request.conversation_id, pair, request.cursor, request.limit + 1)
+    page = list(islice(entries, request.limit + 1))
+    more, page = len(page) > request.limit, inv.messages.joined_by_key(page[: request.limit])
+    listed = [((m.sent_at, m.message_id), protocol.message_frame(m)["data"]) for m in page]
 
     def frame(messages, next_position):
         return protocol.history_frame(request.conversation_id, messages, next_position, request.request_id)
 
-    inv.delivery.reply(frame(*protocol.fill_page(frame, entries, more)))
+    inv.delivery.reply(frame(*protocol.fill_page(frame, listed, more)))
 
 
 def typing(inv: Invocation, request: protocol.Typing) -> None:
@@ -540,32 +586,29 @@ def presence(inv: Invocation, request: protocol.Presence) -> None:
     """Online and last seen, for the users the caller shares a conversation with; anyone
     else is answered like an unknown user (offline, no lastSeen)."""
     canonical = {u: protocol.canonical_conversation_id(inv.user_id, u) for u in request.user_ids}
-    shared = inv.store.existing(list(canonical.values()))
+    shared = inv.conversations.existing(list(canonical.values()))
     partners = [u for u in request.user_ids if canonical[u] in shared]
-    seen = inv.store.last_seen(partners) if partners else {}
+    seen = inv.tables.connections.last_seen(partners) if partners else {}
     users = []
     for user_id in request.user_ids:
-        entry = {"userId": user_id, "online": user_id in partners and inv.store.online(user_id)}
+        entry = {"userId": user_id, "online": user_id in partners and inv.delivery.online(user_id)}
         if user_id in seen:
             entry["lastSeen"] = seen[user_id]
         users.append(entry)
     inv.delivery.reply(protocol.presence_frame(users, request.request_id))
 
 
-# Every client action: its name (the route key), how its frame is parsed, and what it
-# does. Parsing comes first, so bad input costs no request. stacks/api.py gives each
-# one a route; tests/infra/test_config.py keeps the two in step.
-ACTIONS = {
-    "sendMessage": (
-        lambda frame, settings: protocol.parse_send_message(frame, settings.max_content_bytes),
-        send_message,
-    ),
-    "sync": (lambda frame, settings: protocol.parse_sync(frame), sync),
-    "markDelivered": (lambda frame, settings: protocol.parse_message_ids(frame), mark_delivered),
-    "markRead": (lambda frame, settings: protocol.parse_mark_read(frame), mark_read),
-    "deleteMessage": (lambda frame, settings: protocol.parse_delete_message(frame), delete_message),
-    "conversations": (lambda frame, settings: protocol.parse_conversations(frame), conversations),
-    "history": (lambda frame, settings: protocol.parse_history(frame), history),
-    "typing": (lambda frame, settings: protocol.parse_typing(frame), typing),
-    "presence": (lambda frame, settings: protocol.parse_presence(frame), presence),
-}
+def by_name(settings: Settings) -> dict[str, tuple[Callable, Callable]]:
+    """Every client action (chat/contract.py ACTIONS), in that order: how its frame is
+    parsed, which comes first so bad input costs no request, and what it does."""
+    return {
+        "sendMessage": (lambda frame: protocol.parse_send_message(frame, settings.max_content_bytes), send_message),
+        "sync": (protocol.parse_sync, sync),
+        "markDelivered": (protocol.parse_message_ids, mark_delivered),
+        "markRead": (protocol.parse_mark_read, mark_read),
+        "deleteMessage": (protocol.parse_delete_message, delete_message),
+        "conversations": (protocol.parse_conversations, conversations),
+        "history": (protocol.parse_history, history),
+        "typing": (protocol.parse_typing, typing),
+        "presence": (protocol.parse_presence, presence),
+    }

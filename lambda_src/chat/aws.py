@@ -3,14 +3,10 @@
 Importing this module makes no network call and does not even import boto3, so a
 cold start pays for boto3 only when a handler first needs it.
 
-Timeouts are short because every caller is a WebSocket client waiting for a frame, and
-they bound how long one call can take (WORST_*_MS). Each client refuses to start a call
-that, at its slowest, would not end before the function's time limit with room left for
-one more post (the error frame): it raises OutOfTime instead, so an invocation ends with
-an answer rather than being cut off by Lambda. stacks/functions.py gives each function
-the time its fixed path needs (tests/unit/test_time_limits.py checks), and actions.py
-budgets the paths that loop (sync). A post is tried once: one that fails leaves the
-message pending, and sync brings it.
+Short timeouts bound how long one call can take (WORST_*_MS), and each client refuses to
+start a call that could not end before the function's time limit (OutOfTime):
+docs/design.md, "Time limits". A post is tried once: one that fails leaves the message
+pending, and sync brings it.
 """
 
 from __future__ import annotations

@@ -38,8 +38,7 @@ class Settings:
 
     @property
     def tables(self) -> dict[str, str]:
-        """The table names (and the index history reads), as chat.store.Store takes them:
-        Store(client, **settings.tables)."""
+        """The table names (and the index history reads), as chat.tables.Tables.open takes them."""
         return {
             "connections": self.connections_table,
             "messages": self.messages_table,

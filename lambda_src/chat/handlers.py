@@ -8,26 +8,30 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
-from . import aws, protocol
-from .actions import ACTIONS, Invocation
+from . import actions, aws, protocol
+from .actions import Invocation
 from .auth import Authenticator, Unauthorized
 from .config import MissingSetting, Settings
 from .delivery import Delivery
 from .log import bind, count_error, flush, log, log_failure
 from .push import PushHandoff
-from .store import Store
+from .tables import Tables
 
 
 @dataclass
 class Services:
     settings: Settings
-    store: Store
+    tables: Tables
     management_api: Callable[[str], Any]  # stage endpoint -> client with post_to_connection
     events: Callable[[], Any]  # -> client with put_events (push events)
     authenticator: Authenticator | None = None
+
+    @cached_property
+    def actions(self) -> dict[str, tuple[Callable, Callable]]:
+        return actions.by_name(self.settings)
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +40,7 @@ def default_services() -> Services:
     settings = Settings.from_env()
     return Services(
         settings=settings,
-        store=Store(aws.dynamodb(), **settings.tables),
+        tables=Tables.open(aws.dynamodb(), **settings.tables),
         management_api=aws.management_api,
         events=aws.events,
         authenticator=Authenticator(settings) if settings.auth_mode else None,
@@ -44,7 +48,7 @@ def default_services() -> Services:
 
 
 @contextmanager
-def invocation(event: dict, context, action: str, reserve_ms: int = 0):
+def observed(event: dict, context, action: str, reserve_ms: int = 0):
     """Each log line of the invocation names it (request id, route, connectionId), and its
     metrics go out at its end, however it ends. No AWS call starts that could not end
     before the time limit, with reserve_ms left after a DynamoDB call (chat/aws.py)."""
@@ -61,14 +65,14 @@ def invocation(event: dict, context, action: str, reserve_ms: int = 0):
 
 
 def on_connect(event: dict, services: Services, context=None) -> dict:
-    with invocation(event, context, "$connect"):
+    with observed(event, context, "$connect"):
         return _connect(event, services)
 
 
 def on_disconnect(event: dict, services: Services, context=None) -> dict:
-    with invocation(event, context, "$disconnect"):
+    with observed(event, context, "$disconnect"):
         connection_id = event["requestContext"]["connectionId"]
-        services.store.delete_connection(connection_id)
+        services.tables.connections.delete(connection_id)
         log("info", "disconnected")
         return {"statusCode": 200}
 
@@ -85,7 +89,7 @@ def _connect(event: dict, services: Services) -> dict:
     if ack not in ("0", "1"):
         log("info", "connect_refused", reason="bad ack")
         return {"statusCode": 400, "body": "ack must be 1 (confirm deliveries with markDelivered) or 0"}
-    services.store.put_connection(
+    services.tables.connections.put(
         connection_id,
         identity.user_id,
         services.settings.connection_ttl_seconds,
@@ -100,50 +104,60 @@ def _connect(event: dict, services: Services) -> dict:
 def on_message(event: dict, context, services: Services) -> dict:
     """Every client frame: routed by its ``action``. Never raises; errors become frames."""
     action = event["requestContext"].get("routeKey") or "$default"
-    with invocation(event, context, action, reserve_ms=aws.WORST_POST_MS):  # for an error frame
-        return _message(event, context, services)
+    with observed(event, context, action, reserve_ms=aws.WORST_POST_MS):  # for an error frame
+        settings = services.settings
+        for name, value in (("CALLBACK_URL", settings.callback_url), ("EVENT_BUS_NAME", settings.event_bus_name)):
+            if not value:
+                raise MissingSetting(name)
+        # the stage's execute-api URL, never the request's domain (a custom domain answers 403)
+        api = services.management_api(settings.callback_url)
+        delivery = Delivery(api, services.tables.connections, event["requestContext"]["connectionId"])
+        try:
+            _answer(event, context, services, delivery)
+        finally:
+            delivery.forget_gone()
+        return {"statusCode": 200}
 
 
-def _message(event: dict, context, services: Services) -> dict:
-    request = event["requestContext"]
-    connection_id = request["connectionId"]
-    settings = services.settings
-    for name, value in (("CALLBACK_URL", settings.callback_url), ("EVENT_BUS_NAME", settings.event_bus_name)):
-        if not value:
-            raise MissingSetting(name)
-    push = PushHandoff(services.events, settings.event_bus_name, settings.push_preview)
-    # the stage's execute-api URL, never the request's domain (a custom domain answers 403)
-    delivery = Delivery(services.management_api(settings.callback_url), services.store, connection_id)
+def _answer(event: dict, context, services: Services, delivery: Delivery) -> None:
+    """Run the frame's action; a refused or failed frame gets an error frame instead."""
     frame: dict = {}
     try:
         frame = protocol.parse_frame(event.get("body"))
-        action = frame.get("action")
-        if not isinstance(action, str) or not action:
-            raise protocol.ProtocolError(protocol.BAD_REQUEST, "'action' is required and must be a string")
-        if action not in ACTIONS:
-            known = ", ".join(ACTIONS)
-            raise protocol.ProtocolError(protocol.UNKNOWN_ACTION, f"unknown action {action[:64]!r}; known: {known}")
-        parse, run = ACTIONS[action]
-        parsed = parse(frame, services.settings)
-        caller = services.store.connection(connection_id)
-        if caller is None:
-            raise protocol.ProtocolError(
-                protocol.FORBIDDEN, "this connection is not registered or has expired; reconnect"
-            )
-        time_left_ms = context.get_remaining_time_in_millis if context is not None else lambda: float("inf")
-        run(Invocation(caller, services.store, delivery, push, time_left_ms), parsed)
+        action, parsed = _parse(frame, services)
+        run = services.actions[action][1]
+        run(_invocation(context, services, delivery), parsed)
         log("info", "handled", action=action)
     except protocol.ProtocolError as exc:
         log("info", "refused", code=exc.code)
-        request_id = protocol.frame_request_id(frame)
         count_error(exc.code)
-        delivery.reply(protocol.error_frame(exc.code, exc.message, exc.message_id, request_id))
+        delivery.reply(protocol.error_frame(exc.code, exc.message, exc.message_id, protocol.frame_request_id(frame)))
     except Exception as exc:
         log_failure("failed", exc)
         count_error(protocol.INTERNAL)
         message_id, request_id = protocol.frame_message_id(frame), protocol.frame_request_id(frame)
         message = "the server could not finish this; retry"
         delivery.reply(protocol.error_frame(protocol.INTERNAL, message, message_id, request_id))
-    finally:
-        delivery.forget_gone()
-    return {"statusCode": 200}
+
+
+def _parse(frame: dict, services: Services):
+    """The frame's action and what its parser makes of it: BAD_REQUEST or UNKNOWN_ACTION
+    before any request is made."""
+    action = frame.get("action")
+    if not isinstance(action, str) or not action:
+        raise protocol.ProtocolError(protocol.BAD_REQUEST, "'action' is required and must be a string")
+    if action not in services.actions:
+        known = ", ".join(services.actions)
+        raise protocol.ProtocolError(protocol.UNKNOWN_ACTION, f"unknown action {action[:64]!r}; known: {known}")
+    return action, services.actions[action][0](frame)
+
+
+def _invocation(context, services: Services, delivery: Delivery) -> Invocation:
+    """The caller (FORBIDDEN if its connection is unknown or expired) and what the action works with."""
+    caller = services.tables.connections.get(delivery.caller)
+    if caller is None:
+        raise protocol.ProtocolError(protocol.FORBIDDEN, "this connection is not registered or has expired; reconnect")
+    settings = services.settings
+    push = PushHandoff(services.events, settings.event_bus_name, settings.push_preview)
+    time_left_ms = context.get_remaining_time_in_millis if context is not None else lambda: float("inf")
+    return Invocation(caller, services.tables, delivery, push, time_left_ms)

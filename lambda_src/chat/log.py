@@ -85,11 +85,7 @@ def count_units(kind: str, units: float) -> None:
 def flush(action: str, duration_ms: float) -> None:
     """The invocation's last line: its duration, its DynamoDB units and each count, by
     function and action; and error frames by function and code. Only the counts that are
-    not zero are declared as EMF metrics: CloudWatch bills each metric and dimension value
-    it has ever seen, every month, so one that is always zero for an action (most of them)
-    would cost money to say nothing. A sum over a period without data is zero anyway,
-    and the alarms treat missing data as fine. The duration and units stay plain fields,
-    for Logs Insights (docs/operations.md); Lambda's own Duration metric is free."""
+    not zero are metrics (docs/design.md: each metric seen is billed monthly)."""
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
     record = {"Function": function, "Action": action, "Duration": round(duration_ms, 3)}
     record |= {name: _counts.get(name, 0) for name in COUNTS}

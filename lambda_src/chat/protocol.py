@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import contract
+from .messages import Message
 
 # Error codes a client can receive.
 BAD_REQUEST = "BAD_REQUEST"
@@ -80,8 +81,9 @@ def encode(frame: dict) -> bytes:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def message_frame(item: dict) -> dict:
-    data = {k: item[k] for k in MESSAGE_FIELDS if item.get(k) is not None}
+def message_frame(message: Message) -> dict:
+    attributes = message.attributes()
+    data = {k: attributes[k] for k in MESSAGE_FIELDS if k in attributes}
     if not data.get("isDeleted"):
         data.pop("isDeleted", None)
     return {"type": "message", "data": data}
@@ -166,7 +168,7 @@ LONGEST_POSITION = ("0" * SENT_AT_MAX_CHARS, "\x00" * ID_MAX_CHARS)
 LONGEST_REQUEST_ID = "\x00" * ID_MAX_CHARS
 
 
-def ensure_fits(message: dict, message_id: str | None = None) -> None:
+def ensure_fits(message: Message, message_id: str | None = None) -> None:
     """BAD_REQUEST unless the message, as the server would post it, fits API Gateway's
     limit in every frame it can be in: its own message frame, and a history or
     conversations page that holds only it, with the longest cursor and requestId (so a

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from . import contract
 from .aws import error_code
 from .log import count, log
+from .messages import Message
 
 # What EventBridge rules match on (docs/operations.md)
 SOURCE = contract.PUSH_SOURCE
@@ -34,10 +35,11 @@ class PushHandoff:
         self.bus_name = bus_name
         self.preview = preview
 
-    def entry(self, message: dict) -> dict:
-        detail = {field: message.get(field) for field in FIELDS}
+    def entry(self, message: Message) -> dict:
+        attributes = message.attributes()
+        detail = {field: attributes.get(field) for field in FIELDS}
         if self.preview:
-            detail["content"] = message.get("content")
+            detail["content"] = message.content
         return {
             "EventBusName": self.bus_name,
             "Source": SOURCE,
@@ -45,7 +47,7 @@ class PushHandoff:
             "Detail": json.dumps(detail, separators=(",", ":")),
         }
 
-    def hand_off(self, message: dict) -> bool:
+    def hand_off(self, message: Message) -> bool:
         """True if EventBridge took the event. (On AWS it takes one for a bus that does
         not exist, too, and drops it: docs/operations.md.)"""
         entries = [self.entry(message)]
@@ -56,7 +58,7 @@ class PushHandoff:
                 log("warning", "push_failed", error=type(exc).__name__, awsErrorCode=error_code(exc) or None)
                 break
             if not response.get("FailedEntryCount"):
-                log("info", "push_handed_off", messageId=message.get("messageId"))
+                log("info", "push_handed_off", messageId=message.message_id)
                 count("PushEvents")
                 return True
             refused = (response.get("Entries") or [{}])[0]  # a 200 answer, with the entry refused

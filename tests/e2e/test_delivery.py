@@ -7,7 +7,7 @@ import pytest
 import websockets
 import websockets.exceptions  # (websockets loads it lazily: on its own, a test could find it missing)
 
-from chat.store import Store
+from chat.tables import Tables
 from clients import Client, connection_ids, run
 from harness import send_frame
 from local.waiting import until
@@ -119,12 +119,12 @@ def test_a_sync_cursor_continues_on_the_real_server_even_when_its_message_has_le
     tables = db.list_tables()["TableNames"]
     kinds = ("Connections", "Messages", "Conversations", "Contents")
     names = {kind.lower(): next(t for t in tables if kind in t) for kind in kinds}
-    store = Store(db, **names, history_index="history-index")
-    waiting = list(store.pending("bob"))
-    assert [m["messageId"] for m in waiting] == [f"m{i}" for i in range(5)]
+    messages = Tables.open(db, **names, history_index="history-index").messages
+    waiting = list(messages.pending("bob"))
+    assert [m.message_id for m in waiting] == [f"m{i}" for i in range(5)]
     # When the message a cursor points at is confirmed before the client continues
-    position = (waiting[1]["sentAt"], waiting[1]["messageId"])
-    assert store.confirm("m1", "bob") == "delivered"
+    position = (waiting[1].sent_at, waiting[1].message_id)
+    assert messages.confirm("m1", "bob") == "delivered"
     # Then dynalite, like DynamoDB, continues after that position: nothing skipped, nothing repeated
-    assert [m["messageId"] for m in store.pending("bob", after=position)] == ["m2", "m3", "m4"]
-    assert [m["messageId"] for m in store.pending("bob", after=position, page_size=1)] == ["m2", "m3", "m4"]
+    assert [m.message_id for m in messages.pending("bob", after=position)] == ["m2", "m3", "m4"]
+    assert [m.message_id for m in messages.pending("bob", after=position, page_size=1)] == ["m2", "m3", "m4"]

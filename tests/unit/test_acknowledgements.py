@@ -292,14 +292,14 @@ def test_the_cursor_of_the_longest_message_id_is_accepted_back(chat, message_id)
 def test_a_failure_after_confirming_still_tells_the_sender_delivered(chat, monkeypatch):
     # Given bob online without ack mode, and the lookup of alice's other devices failing
     alice, laptop = chat.online("alice"), chat.online("bob")
-    lookup = chat.store.live_connections
+    lookup = chat.tables.connections.of_user
 
     def failing_for_alice(user):
         if user == "alice":
             raise RuntimeError("throttled")
         return lookup(user)
 
-    monkeypatch.setattr(chat.store, "live_connections", failing_for_alice)
+    monkeypatch.setattr(chat.tables.connections, "of_user", failing_for_alice)
     # When alice sends, the post to bob's laptop confirms it
     chat.send(alice, send_frame("m1", "bob"))
     assert messages(chat.frames(laptop)) == ["m1"] and chat.message("m1")["status"] == "delivered"

@@ -29,7 +29,7 @@ def test_dev_mode_without_a_usable_userId_is_refused_with_401_and_nothing_writte
 def test_disconnect_removes_the_connection_and_remembers_when_its_user_was_last_seen(chat):
     alice = chat.online("alice")
     assert chat.disconnect(alice) == {"statusCode": 200}
-    assert chat.store.live_connections("alice") == []
+    assert chat.tables.connections.of_user("alice") == []
     [row] = chat.items("connections")
     assert row == {"connectionId": "#lastSeen:alice", "lastSeen": ANY}
 

@@ -147,7 +147,7 @@ def test_a_store_failure_gives_a_retryable_INTERNAL_error_and_nobody_sees_the_me
 
 def test_a_failure_after_storing_still_acks_and_the_message_waits_for_sync(chat, monkeypatch):
     alice, bob = chat.online("alice"), chat.online("bob")
-    monkeypatch.setattr(chat.store, "live_connections", lambda user: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(chat.tables.connections, "of_user", lambda user: (_ for _ in ()).throw(RuntimeError("boom")))
     chat.send(alice, GOOD)
     assert chat.frames(alice) == [ack("m1", "sent")]
     assert chat.message("m1")["pendingFor"] == "bob"

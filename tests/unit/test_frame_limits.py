@@ -6,6 +6,7 @@ reply quote included."""
 from __future__ import annotations
 
 from chat import protocol
+from chat.messages import Message
 from harness import send_frame
 from stacks.config import DEFAULTS, MAX_CONTENT_BYTES_LIMIT
 
@@ -26,7 +27,8 @@ def test_the_largest_allowed_message_with_the_largest_quote_fits_in_one_frame():
         "status": "delivered",
     }
     # Then the message frame the server posts fits API Gateway's frame
-    assert len(protocol.encode(protocol.message_frame(item))) <= protocol.FRAME_LIMIT_BYTES
+    message = Message.from_items(item, item)  # (a row, and its Contents item)
+    assert len(protocol.encode(protocol.message_frame(message))) <= protocol.FRAME_LIMIT_BYTES
     assert DEFAULTS["maxContentBytes"] <= MAX_CONTENT_BYTES_LIMIT
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from chat.actions import ACTIONS
+from chat.contract import ACTIONS
 from harness import Chat
 
 CLIENT_ERRORS = {"BAD_REQUEST", "UNKNOWN_ACTION", "FORBIDDEN", "CONFLICT"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chat.actions import ACTIONS
+from chat.contract import ACTIONS
 from local import container_server, lambda_pool, lambda_runtime
 from local.lambda_pool import Container, FunctionPool, InvocationError, base_environment
 from local.launcher import LocalStackProcess

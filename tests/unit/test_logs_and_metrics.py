@@ -90,7 +90,7 @@ def test_a_failure_logs_its_traceback_and_aws_error_code_but_never_the_content(c
         error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
         raise ClientError(error, "PutItem")
 
-    monkeypatch.setattr(chat.store, "put_new_content", throttled)
+    monkeypatch.setattr(chat.tables.messages, "put_new_content", throttled)
     capsys.readouterr()
     chat.send(alice, send_frame("m1", "bob", "the-secret-words"))
     records = lines(capsys)

@@ -8,7 +8,8 @@ from unittest.mock import ANY
 import pytest
 from botocore.exceptions import ClientError
 
-from chat.store import Store, to_item
+from chat.dynamo import to_item
+from chat.tables import Tables
 from harness import ack, messages, send_frame
 
 
@@ -138,32 +139,32 @@ def test_a_reply_to_a_deleted_message_carries_no_quote(chat):
 
 
 def crash_once(chat, monkeypatch, method: str) -> None:
-    """The store's method raises once (the function died there), then works again."""
-    real = getattr(chat.store, method)
+    """The Messages store's method raises once (the function died there), then works again."""
+    real = getattr(chat.tables.messages, method)
 
     def crash(*args, **kwargs):
-        monkeypatch.setattr(chat.store, method, real)
+        monkeypatch.setattr(chat.tables.messages, method, real)
         raise TimeoutError("the function died here")
 
-    monkeypatch.setattr(chat.store, method, crash)
+    monkeypatch.setattr(chat.tables.messages, method, crash)
 
 
 def before(chat, monkeypatch, method: str, first) -> None:
-    """first() runs just before the store's next call of method: another invocation wins a race."""
-    real = getattr(chat.store, method)
+    """first() runs just before the Messages store's next call of method: another invocation wins a race."""
+    real = getattr(chat.tables.messages, method)
 
     def racing(*args, **kwargs):
-        monkeypatch.setattr(chat.store, method, real)
+        monkeypatch.setattr(chat.tables.messages, method, real)
         first()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(chat.store, method, racing)
+    monkeypatch.setattr(chat.tables.messages, method, racing)
 
 
 def test_a_send_that_died_between_its_two_writes_is_completed_by_its_retry_as_first_sent(chat, monkeypatch):
     # Given alice's first attempt stored the message as sent and died before its row
     alice, bob, carol = chat.online("alice"), chat.online("bob"), chat.online("carol")
-    crash_once(chat, monkeypatch, "put_new_message")
+    crash_once(chat, monkeypatch, "put_new_row")
     chat.send(alice, send_frame("m1", "bob", "first words"))
     assert [f["data"]["code"] for f in chat.take(alice)] == ["INTERNAL"]
     assert chat.message("m1") is None and messages(chat.frames(bob)) == []  # nobody sees half a message
@@ -177,7 +178,7 @@ def test_a_send_that_died_between_its_two_writes_is_completed_by_its_retry_as_fi
 
 def test_another_senders_half_stored_message_id_is_a_conflict(chat, monkeypatch):
     alice, bob = chat.online("alice"), chat.online("bob")
-    crash_once(chat, monkeypatch, "put_new_message")
+    crash_once(chat, monkeypatch, "put_new_row")
     chat.send(alice, send_frame("m1", "bob", "alice's words"))
     chat.send(bob, send_frame("m1", "alice", "bob's words"))
     assert [f["data"]["code"] for f in chat.take(bob)] == ["CONFLICT"]
@@ -188,7 +189,7 @@ def test_two_devices_sending_one_messageId_at_once_keep_its_words(chat, monkeypa
     # Given alice's phone stored the message as sent, and her laptop's send of the same id
     # completes before the phone writes the row
     phone, laptop, bob = chat.online("alice"), chat.online("alice"), chat.online("bob")
-    before(chat, monkeypatch, "put_new_message", lambda: chat.send(laptop, send_frame("m1", "bob", "hi")))
+    before(chat, monkeypatch, "put_new_row", lambda: chat.send(laptop, send_frame("m1", "bob", "hi")))
     chat.send(phone, send_frame("m1", "bob", "hi"))
     # Then both are acknowledged (the phone's as a duplicate: the laptop's send stored and
     # delivered it), and the message keeps what it says
@@ -203,7 +204,7 @@ def test_a_reply_stored_while_its_original_is_deleted_keeps_no_quote(chat, monke
     alice, bob = chat.online("alice"), chat.online("bob")
     chat.send(bob, send_frame("m0", "alice", "regrettable"))
     delete = {"action": "deleteMessage", "messageId": "m0"}
-    before(chat, monkeypatch, "put_new_message", lambda: chat.send(bob, delete))
+    before(chat, monkeypatch, "put_new_row", lambda: chat.send(bob, delete))
     chat.take(bob)
     chat.send(alice, send_frame("m1", "bob", "what?", replyToMessageId="m0"))
     # Then the deleted words are in no table and reach nobody; the reply points at m0
@@ -385,7 +386,7 @@ def test_history_reads_the_other_index_when_the_one_it_was_told_is_gone_or_still
     for i in range(3):
         chat.send(alice, send_frame(f"m{i}", "bob"))
     conversation = chat.message("m0")["conversationId"]
-    store = chat.services.store = Store(chat.client, **{**chat.settings.tables, "history_index": told})
+    tables = chat.services.tables = Tables.open(chat.client, **{**chat.settings.tables, "history_index": told})
     query = chat.client.query
 
     def refused(**request):
@@ -409,7 +410,7 @@ def test_history_reads_the_other_index_when_the_one_it_was_told_is_gone_or_still
     chat.send(bob, {"action": "history", "conversationId": conversation})
     [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
     assert [m["messageId"] for m in page["messages"]] == ["m2", "m1", "m0"]
-    assert store.history_index == told
+    assert tables.messages.history_index == told
 
 
 def test_a_batch_read_whose_last_retry_gets_every_key_is_kept(chat, monkeypatch):
@@ -424,8 +425,8 @@ def test_a_batch_read_whose_last_retry_gets_every_key_is_kept(chat, monkeypatch)
         return real(**request)
 
     monkeypatch.setattr(chat.client, "batch_get_item", unprocessed_four_times)
-    monkeypatch.setattr("chat.store.time.sleep", lambda s: None)
-    assert list(chat.store.get_messages(["m0"])) == ["m0"] and len(calls) == 5
+    monkeypatch.setattr("chat.dynamo.time.sleep", lambda s: None)
+    assert list(chat.tables.messages.get_many(["m0"])) == ["m0"] and len(calls) == 5
 
 
 def test_a_retry_of_the_send_racing_its_delete_leaves_no_words_behind(chat, monkeypatch):
@@ -434,7 +435,7 @@ def test_a_retry_of_the_send_racing_its_delete_leaves_no_words_behind(chat, monk
     alice, bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m1", "bob", "take this back"))
     [words] = chat.client.scan(TableName=chat.settings.contents_table)["Items"]  # tests only; the app never scans
-    drop, calls = chat.store.drop_content, []
+    drop, calls = chat.tables.messages.drop_content, []
 
     def then_the_retry_stores_them_again(message_id, sender_id):
         drop(message_id, sender_id)
@@ -442,7 +443,7 @@ def test_a_retry_of_the_send_racing_its_delete_leaves_no_words_behind(chat, monk
         if len(calls) == 1:
             chat.client.put_item(TableName=chat.settings.contents_table, Item=words)
 
-    monkeypatch.setattr(chat.store, "drop_content", then_the_retry_stores_them_again)
+    monkeypatch.setattr(chat.tables.messages, "drop_content", then_the_retry_stores_them_again)
     # When alice deletes it
     chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
     # Then its words are gone from the table, and nobody reads them

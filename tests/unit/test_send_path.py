@@ -75,7 +75,7 @@ def test_a_warm_send_makes_two_round_trips_before_the_recipients_post(chat, monk
 def test_a_lookup_that_fails_beside_the_store_still_leaves_the_message_stored_and_acked(chat, monkeypatch):
     alice, bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m0", "bob"))
-    lookup, failed = chat.store.live_connections, []
+    lookup, failed = chat.tables.connections.of_user, []
 
     def failing_once(user):
         if not failed:
@@ -83,7 +83,7 @@ def test_a_lookup_that_fails_beside_the_store_still_leaves_the_message_stored_an
             raise RuntimeError("throttled")
         return lookup(user)
 
-    monkeypatch.setattr(chat.store, "live_connections", failing_once)
+    monkeypatch.setattr(chat.tables.connections, "of_user", failing_once)
     chat.take(alice)
     chat.send(alice, send_frame("m1", "bob"))
     # whichever lookup failed is made again where it is needed: bob gets the message, alice its ack
@@ -99,15 +99,15 @@ class Crash(BaseException):
 def test_a_retry_that_completes_an_earlier_attempt_to_another_recipient_leases_nothing(chat, monkeypatch):
     # Given alice's send of m1 to carol, which died after storing what it says
     alice, _bob = chat.online("alice"), chat.online("bob")
-    put_row = chat.store.put_new_message
+    put_row = chat.tables.messages.put_new_row
 
     def die(row):
         raise Crash
 
-    monkeypatch.setattr(chat.store, "put_new_message", die)
+    monkeypatch.setattr(chat.tables.messages, "put_new_row", die)
     with pytest.raises(Crash):
         chat.send(alice, send_frame("m1", "carol"))
-    monkeypatch.setattr(chat.store, "put_new_message", put_row)
+    monkeypatch.setattr(chat.tables.messages, "put_new_row", put_row)
     # When her retry names bob (online without ack mode), the message as first sent stands
     chat.send(alice, send_frame("m1", "bob"))
     assert chat.message("m1")["recipientId"] == "carol" and "leaseUntil" not in chat.message("m1")
@@ -121,7 +121,7 @@ def test_a_send_that_fails_after_storing_its_leased_row_gives_the_lease_back(cha
     # Given bob online without ack mode, and a reply whose check of its original fails once stored
     alice, bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m0", "bob"))
-    get_message, reads = chat.store.get_message, []
+    get_message, reads = chat.tables.messages.get, []
 
     def failing_second_read(message_id, **kwargs):
         reads.append(message_id)
@@ -129,10 +129,10 @@ def test_a_send_that_fails_after_storing_its_leased_row_gives_the_lease_back(cha
             raise RuntimeError("throttled")
         return get_message(message_id, **kwargs)
 
-    monkeypatch.setattr(chat.store, "get_message", failing_second_read)
+    monkeypatch.setattr(chat.tables.messages, "get", failing_second_read)
     chat.send(alice, send_frame("m1", "bob", replyToMessageId="m0"))
     assert chat.take(alice)[-1]["data"]["code"] == "INTERNAL"
-    monkeypatch.setattr(chat.store, "get_message", get_message)
+    monkeypatch.setattr(chat.tables.messages, "get", get_message)
     # Then bob's sync gets the stored reply at once, not after the invocation's deadline
     chat.take(bob)
     chat.send(bob, {"action": "sync"})

@@ -35,8 +35,8 @@ def test_sync_walks_every_page_in_order(chat, monkeypatch):
     ids = [f"m{i:02d}" for i in range(7)]
     for mid in ids:
         chat.send(alice, send_frame(mid, "bob"))
-    pending = chat.store.pending
-    monkeypatch.setattr(chat.store, "pending", lambda user, after: pending(user, after, page_size=2))
+    pending = chat.tables.messages.pending
+    monkeypatch.setattr(chat.tables.messages, "pending", lambda user, after: pending(user, after, page_size=2))
     bob = chat.online("bob")
     chat.send(bob, {"action": "sync"})
     assert messages(chat.frames(bob)) == ids
@@ -77,7 +77,7 @@ def test_sync_into_a_dead_connection_marks_nothing_delivered(chat):
     chat.send(bob, {"action": "sync"})
     stored = chat.message("m1")
     assert stored["status"] == "sent" and stored["pendingFor"] == "bob"
-    assert chat.store.connection(bob) is None  # the dead row is gone
+    assert chat.tables.connections.get(bob) is None  # the dead row is gone
     assert chat.frames(bob) == []  # no syncComplete either: there is nobody to tell
 
 

@@ -205,7 +205,7 @@ def test_connect_in_cognito_mode_records_the_token_subject(dynamodb, cognito_tem
     )
     conn, response = chat.connect({"token": issuer.token("access")})
     assert response == {"statusCode": 200}
-    assert chat.store.connection(conn).user_id == "user-123"
+    assert chat.tables.connections.get(conn).user_id == "user-123"
 
 
 def test_connect_in_cognito_mode_refuses_bad_tokens_and_userId_with_401_and_writes_nothing(
