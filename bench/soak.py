@@ -234,7 +234,7 @@ async def soak(stack: Stack, args) -> dict:
     unexpected = sum(len(views[name] - addressed[name]) for name in addressed)
     repeats = {
         mode: sum(n - 1 for c in clients if c.ack == (mode == "ack") for n in c.received.values() if n > 1)
-        for mode in ("ack", "legacy")
+        for mode in ("ack", "without_ack")
     }
     transitions = server_transitions(stack)
     # sends whose connection stayed up to the end; one sent again on it (no ack in time)
@@ -254,7 +254,7 @@ async def soak(stack: Stack, args) -> dict:
         "unexpected": unexpected,
         "left_unconfirmed": left,
         "repeats_ack": repeats["ack"],
-        "repeats_legacy": repeats["legacy"],
+        "repeats_without_ack": repeats["without_ack"],
         "transitions_not_one": sum(transitions[mid] != 1 for mid in expected),
         "transitions_max": max((transitions[mid] for mid in expected), default=0),
         "senders_watched": len(watched),
@@ -281,7 +281,7 @@ def passed(result: dict) -> bool:
         "lost",
         "unexpected",
         "left_unconfirmed",
-        "repeats_legacy",
+        "repeats_without_ack",
         "transitions_not_one",
         "senders_not_told_once",
         "senders_asked_again_never_told",
@@ -326,7 +326,7 @@ def main(argv=None) -> int:
         (
             "repeats",
             f"ack mode {result['repeats_ack']} (deduped by messageId), without ack mode "
-            f"{result['repeats_legacy']} (must be 0)",
+            f"{result['repeats_without_ack']} (must be 0)",
         ),
         (
             "delivered",

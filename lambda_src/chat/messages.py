@@ -70,12 +70,10 @@ class Message:
         """A message from its row and its Contents item. joined: its words were read too,
         so a row whose words are gone was deleted while this read it (a tombstone)."""
         fields = {name: row[attr] for name, attr in _ATTRIBUTES.items() if attr in row}
-        in_row = "content" in row
+        in_row = "content" in row and content is None  # an old row: its words are its own
         words = {}
         if content is not None:
-            words = {
-                name: content[attr] for name, attr in _ATTRIBUTES.items() if attr in CONTENT_FIELDS and attr in content
-            }
+            words = {name: content[attr] for name, attr in _WORDS.items() if attr in content}
         elif not in_row:
             fields = {k: v for k, v in fields.items() if _ATTRIBUTES[k] not in CONTENT_FIELDS}
         message = cls(**{**fields, **words}, content_in_row=in_row)
@@ -104,6 +102,7 @@ def _camel(name: str) -> str:
 
 
 _ATTRIBUTES = {f.name: _camel(f.name) for f in dataclasses.fields(Message) if f.name != "content_in_row"}
+_WORDS = {name: attr for name, attr in _ATTRIBUTES.items() if attr in CONTENT_FIELDS}
 _STATE = ("status", "pendingFor", "unreadBy", "leaseUntil", "isDeleted")
 _SENT = tuple(attr for attr in _ATTRIBUTES.values() if attr not in _STATE)
 
@@ -403,4 +402,4 @@ def _joined(message: Message, content: dict | None) -> Message:
         return message
     if content is None:
         return message.but(is_deleted=True)
-    return message.but(**{name: content.get(attr) for name, attr in _ATTRIBUTES.items() if attr in CONTENT_FIELDS})
+    return message.but(**{name: content.get(attr) for name, attr in _WORDS.items()})
