@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Annotations, CfnOutput, Stack, Validations
+from aws_cdk import Annotations, CfnOutput, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -68,37 +68,9 @@ class MessagingStack(Stack):
             memory_mb=config.memory_mb,
         )
         # Least privilege: each function gets exactly the DynamoDB calls it makes.
-        _grant(storage.connections, functions.connect, "dynamodb:PutItem")
-        # $disconnect forgets the connection and records when its user was last seen
-        _grant(storage.connections, functions.disconnect, "dynamodb:DeleteItem", "dynamodb:PutItem")
-        _grant(
-            storage.connections,
-            functions.message,
-            "dynamodb:GetItem",
-            "dynamodb:Query",
-            "dynamodb:DeleteItem",  # a connection whose post answered 410
-            "dynamodb:BatchGetItem",  # presence: the #lastSeen: rows
-        )
-        for table in (storage.messages, storage.conversations):  # no DeleteItem: messages are soft-deleted
-            _grant(
-                table,
-                functions.message,
-                "dynamodb:PutItem",
-                "dynamodb:GetItem",
-                "dynamodb:BatchGetItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:Query",
-            )
-        # what a message says: written with it, read with it, deleted with it
-        _grant(
-            storage.contents,
-            functions.message,
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",  # only where a failed conditional put does not return the item
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-        )
+        storage.grant_connect(functions.connect)
+        storage.grant_disconnect(functions.disconnect)
+        storage.grant_message(functions.message)
 
         websocket = WebSocket(
             self,
@@ -173,23 +145,3 @@ class MessagingStack(Stack):
             CfnOutput(self, "UserPoolClientId", value=identity.client_ids[0])
         if config.auth == "dev":
             Annotations.of(self).add_warning_v2("@realtime-messaging/dev-auth", DEV_AUTH_WARNING)
-
-
-def _grant(table, fn, *actions: str) -> None:
-    """The actions on the table itself, and Query on its indexes only (every query the
-    store makes names an index): each where it is used. The cdk-nag acknowledgement of the
-    "<table>/index/*" wildcard goes on the role that gets it."""
-    on_table = [action for action in actions if action != "dynamodb:Query"]
-    if on_table:
-        iam.Grant.add_to_principal(grantee=fn, actions=on_table, resource_arns=[table.table_arn])
-    if "dynamodb:Query" not in actions:
-        return
-    iam.Grant.add_to_principal(grantee=fn, actions=["dynamodb:Query"], resource_arns=[f"{table.table_arn}/index/*"])
-    table_id = Stack.of(table).get_logical_id(table.node.default_child)
-    Validations.of(fn.role).acknowledge(
-        Acknowledgment(
-            id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
-            reason=f"Query on this table's own indexes only ({', '.join(contract.INDEXES)}), which the "
-            "function queries; no other table or account resource.",
-        )
-    )

@@ -3,7 +3,10 @@ the functions' contract (chat/contract.py); docs/design.md says which access pat
 
 from __future__ import annotations
 
+from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .contract import contract
@@ -13,6 +16,9 @@ S = dynamodb.AttributeType.STRING
 
 
 class Storage(Construct):
+    """The tables, and what each function may do with them (``grant_*``: least privilege,
+    each function gets exactly the DynamoDB calls it makes)."""
+
     def __init__(self, scope: Construct, id: str, *, retain_data: bool, keep_conversation_index: bool) -> None:
         super().__init__(scope, id)
         removal = removal_policy(retain_data)
@@ -141,3 +147,62 @@ class Storage(Construct):
             **lifecycle,
             point_in_time_recovery_specification=recovery,
         )
+
+    def grant_connect(self, fn: lambda_.IFunction) -> None:
+        """$connect records the connection."""
+        _grant(self.connections, fn, "dynamodb:PutItem")
+
+    def grant_disconnect(self, fn: lambda_.IFunction) -> None:
+        """$disconnect forgets the connection and records when its user was last seen."""
+        _grant(self.connections, fn, "dynamodb:DeleteItem", "dynamodb:PutItem")
+
+    def grant_message(self, fn: lambda_.IFunction) -> None:
+        """The client actions: every table, and no DeleteItem where rows are never deleted."""
+        _grant(
+            self.connections,
+            fn,
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",  # a connection whose post answered 410
+            "dynamodb:BatchGetItem",  # presence: the #lastSeen: rows
+        )
+        for table in (self.messages, self.conversations):  # no DeleteItem: messages are soft-deleted
+            _grant(
+                table,
+                fn,
+                "dynamodb:PutItem",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+            )
+        # what a message says: written with it, read with it, deleted with it
+        _grant(
+            self.contents,
+            fn,
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",  # only where a failed conditional put does not return the item
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        )
+
+
+def _grant(table: dynamodb.TableV2, fn: lambda_.IFunction, *actions: str) -> None:
+    """The actions on the table itself, and Query on its indexes only (every query the
+    store makes names an index): each where it is used. The cdk-nag acknowledgement of the
+    "<table>/index/*" wildcard goes on the role that gets it."""
+    on_table = [action for action in actions if action != "dynamodb:Query"]
+    if on_table:
+        iam.Grant.add_to_principal(grantee=fn, actions=on_table, resource_arns=[table.table_arn])
+    if "dynamodb:Query" not in actions:
+        return
+    iam.Grant.add_to_principal(grantee=fn, actions=["dynamodb:Query"], resource_arns=[f"{table.table_arn}/index/*"])
+    table_id = Stack.of(table).get_logical_id(table.node.default_child)
+    Validations.of(fn.role).acknowledge(
+        Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
+            reason=f"Query on this table's own indexes only ({', '.join(contract.INDEXES)}), which the "
+            "function queries; no other table or account resource.",
+        )
+    )
