@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from aws_cdk import Annotations, CfnOutput, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from .api import WebSocket
 from .config import StackConfig
-from .contract import contract
 from .functions import RETENTION, Functions
 from .identity import Identity
 from .monitoring import Monitoring
+from .push import PushBus
 from .storage import Storage
-
-# The push events the message function puts (chat/contract.py): its role may put only these.
-PUSH_SOURCE = contract.PUSH_SOURCE
-PUSH_DETAIL_TYPE = contract.PUSH_DETAIL_TYPE
 
 DEV_AUTH_WARNING = (
     "auth=dev: $connect trusts ?userId= as given, so anyone who knows the URL can act as any user. "
@@ -88,21 +82,9 @@ class MessagingStack(Stack):
         # The message function posts through the stage's own execute-api URL, never the
         # request's domain: behind a custom domain that one answers 403 to @connections posts.
         functions.message.add_environment("CALLBACK_URL", websocket.stage.callback_url)
-        # A message that reached no live device of its recipient becomes an event here, for
-        # rules to route to a push provider (docs/operations.md has an example); no Lambda.
-        self.push_bus = events.EventBus(
-            self, "PushEvents", description="Messages that reached no live device of their recipient"
-        )
-        # only these events, only on this bus (chat/push.py)
-        functions.message.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["events:PutEvents"],
-                resources=[self.push_bus.event_bus_arn],
-                conditions={"StringEquals": {"events:source": PUSH_SOURCE, "events:detail-type": PUSH_DETAIL_TYPE}},
-            )
-        )
-        functions.message.add_environment("EVENT_BUS_NAME", self.push_bus.event_bus_name)
-        functions.message.add_environment("PUSH_PREVIEW", "true" if config.push_preview else "false")
+        # The push hand-off (stacks/push.py). "PushEvents" names the bus: keep the id and
+        # the stack as its scope, or the bus is replaced.
+        self.push_bus = PushBus(self, "PushEvents", message=functions.message, preview=config.push_preview)
 
         monitoring = Monitoring(
             self,
