@@ -65,7 +65,7 @@ class WebSocket(Construct):
         stage_name: str,
         connect: lambda_.IFunction,
         disconnect: lambda_.IFunction,
-        message: lambda_.IFunction,
+        message: lambda_.Function,
         throttle: tuple[int, int],
         connect_throttle: tuple[int, int],
         access_log_retention: logs.RetentionDays | None,
@@ -159,8 +159,14 @@ class WebSocket(Construct):
         if self.domain is not None:
             apigw.ApiMapping(self, "DomainMapping", api=self.api, domain_name=self.domain, stage=self.stage)
 
-        # Only the message function posts to connections, only on this stage, and only posts
-        # (it never reads or closes one through @connections).
+        self._grant_posts(message, stage_name)
+
+    def _grant_posts(self, message: lambda_.Function, stage_name: str) -> None:
+        """Only the message function posts to connections, only on this stage, and only posts
+        (it never reads or closes one through @connections)."""
+        # It posts through the stage's own execute-api URL, never the request's domain:
+        # behind a custom domain that one answers 403 to @connections posts.
+        message.add_environment("CALLBACK_URL", self.stage.callback_url)
         posts = Stack.of(self).format_arn(
             service="execute-api", resource=self.api.api_id, resource_name=f"{stage_name}/POST/@connections/*"
         )

@@ -11,7 +11,8 @@ from .lifecycle import removal_policy
 
 
 class Identity(Construct):
-    """Exposes ``issuer`` and ``client_ids`` (both None in dev mode) for the connect function."""
+    """Exposes ``issuer`` and ``client_ids`` (None and empty in dev mode), and ``environment``,
+    for the connect function."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class Identity(Construct):
         name their issuer by it (cognito-idp... or issuer-cognito-idp...), and $connect
         accepts only that one: a created pool has it pinned, an existing one is told."""
         super().__init__(scope, id)
+        self.auth = auth
         self.user_pool_id: str | None = None
         self.issuer: str | None = None
         self.client_ids: list[str] = []
@@ -81,3 +83,12 @@ class Identity(Construct):
             else pool.user_pool_provider_url  # the same URL, as the local stack reads it
         )
         self.client_ids = [client.user_pool_client_id]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What $connect needs: the auth mode, and in cognito mode whose tokens to accept."""
+        environment = {"AUTH_MODE": self.auth}
+        if self.issuer:
+            environment["TOKEN_ISSUER"] = self.issuer
+            environment["TOKEN_CLIENT_IDS"] = ",".join(self.client_ids)
+        return environment

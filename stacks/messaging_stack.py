@@ -1,4 +1,6 @@
-"""The whole backend in one Stack: tables, identity, functions, WebSocket API, push bus."""
+"""The whole backend in one Stack: tables, identity, functions, WebSocket API, push bus,
+monitoring. Each is a construct of its own, which grants what it owns; the stack only
+joins them and turns the config into their properties."""
 
 from __future__ import annotations
 
@@ -39,34 +41,38 @@ class MessagingStack(Stack):
             user_pool_issuer=config.user_pool_issuer,
             retain_data=config.retain_data,
         )
-        environment = {
-            "CONNECTIONS_TABLE": storage.connections.table_name,
-            "MESSAGES_TABLE": storage.messages.table_name,
-            "CONVERSATIONS_TABLE": storage.conversations.table_name,
-            "CONTENTS_TABLE": storage.contents.table_name,
-            "HISTORY_INDEX": storage.history_index,
-            "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
-            "MAX_CONTENT_BYTES": str(config.max_content_bytes),
-        }
-        connect_environment = {"AUTH_MODE": config.auth}
-        if identity.issuer:
-            connect_environment["TOKEN_ISSUER"] = identity.issuer
-            connect_environment["TOKEN_CLIENT_IDS"] = ",".join(identity.client_ids)
-        functions = Functions(
-            self,
-            "Functions",
-            environment=environment,
-            connect_environment=connect_environment,
-            log_retention_days=config.log_retention_days,
-            retain_data=config.retain_data,
-            memory_mb=config.memory_mb,
-        )
+        functions = self._functions(config, storage, identity)
         # Least privilege: each function gets exactly the DynamoDB calls it makes.
         storage.grant_connect(functions.connect)
         storage.grant_disconnect(functions.disconnect)
         storage.grant_message(functions.message)
+        # the routes, and the message function's posts to connections (stacks/api.py)
+        websocket = self._websocket(config, functions)
+        # The push hand-off (stacks/push.py). "PushEvents" names the bus: keep the id and
+        # the stack as its scope, or the bus is replaced.
+        self.push_bus = PushBus(self, "PushEvents", message=functions.message, preview=config.push_preview)
+        monitoring = self._monitoring(config, storage, functions, websocket)
+        self._outputs(config, storage, identity, websocket, monitoring)
+        if config.auth == "dev":
+            Annotations.of(self).add_warning_v2("@realtime-messaging/dev-auth", DEV_AUTH_WARNING)
 
-        websocket = WebSocket(
+    def _functions(self, config: StackConfig, storage: Storage, identity: Identity) -> Functions:
+        return Functions(
+            self,
+            "Functions",
+            environment={
+                **storage.environment,
+                "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
+                "MAX_CONTENT_BYTES": str(config.max_content_bytes),
+            },
+            connect_environment=identity.environment,
+            log_retention_days=config.log_retention_days,
+            retain_data=config.retain_data,
+            memory_mb=config.memory_mb,
+        )
+
+    def _websocket(self, config: StackConfig, functions: Functions) -> WebSocket:
+        return WebSocket(
             self,
             "WebSocket",
             stage_name=config.stage,
@@ -79,14 +85,11 @@ class MessagingStack(Stack):
             retain_data=config.retain_data,
             domain=(config.domain_name, config.certificate_arn) if config.domain_name else None,
         )
-        # The message function posts through the stage's own execute-api URL, never the
-        # request's domain: behind a custom domain that one answers 403 to @connections posts.
-        functions.message.add_environment("CALLBACK_URL", websocket.stage.callback_url)
-        # The push hand-off (stacks/push.py). "PushEvents" names the bus: keep the id and
-        # the stack as its scope, or the bus is replaced.
-        self.push_bus = PushBus(self, "PushEvents", message=functions.message, preview=config.push_preview)
 
-        monitoring = Monitoring(
+    def _monitoring(
+        self, config: StackConfig, storage: Storage, functions: Functions, websocket: WebSocket
+    ) -> Monitoring:
+        return Monitoring(
             self,
             "Monitoring",
             functions={"Connect": functions.connect, "Disconnect": functions.disconnect, "Message": functions.message},
@@ -102,6 +105,15 @@ class MessagingStack(Stack):
             alarm_email=config.alarm_email,
         )
 
+    def _outputs(
+        self,
+        config: StackConfig,
+        storage: Storage,
+        identity: Identity,
+        websocket: WebSocket,
+        monitoring: Monitoring,
+    ) -> None:
+        """The stack's outputs, in the stack itself: an output's logical ID is its path."""
         CfnOutput(self, "WebSocketUrl", value=websocket.stage.url, description="Connect here (wss://)")
         CfnOutput(self, "CallbackUrl", value=websocket.stage.callback_url, description="@connections management API")
         if websocket.domain is not None:
@@ -125,5 +137,3 @@ class MessagingStack(Stack):
         if identity.user_pool_id:
             CfnOutput(self, "UserPoolId", value=identity.user_pool_id)
             CfnOutput(self, "UserPoolClientId", value=identity.client_ids[0])
-        if config.auth == "dev":
-            Annotations.of(self).add_warning_v2("@realtime-messaging/dev-auth", DEV_AUTH_WARNING)

@@ -21,7 +21,7 @@ class PushBus(events.EventBus):
     Name (<stack><id><hash>) both come from its construct path, so a wrapper would
     rename it, and CloudFormation would replace the bus (and drop the rules on it)."""
 
-    def __init__(self, scope: Construct, id: str, *, message: lambda_.IFunction, preview: bool) -> None:
+    def __init__(self, scope: Construct, id: str, *, message: lambda_.Function, preview: bool) -> None:
         """message: the function that puts the events; preview: whether they carry the message's content."""
         super().__init__(scope, id, description="Messages that reached no live device of their recipient")
         # only these events, only on this bus (chat/push.py)

@@ -147,6 +147,14 @@ class Storage(Construct):
             **lifecycle,
             point_in_time_recovery_specification=recovery,
         )
+        # What the functions find the tables by: their names are CloudFormation's, never ours.
+        self.environment = {
+            "CONNECTIONS_TABLE": self.connections.table_name,
+            "MESSAGES_TABLE": self.messages.table_name,
+            "CONVERSATIONS_TABLE": self.conversations.table_name,
+            "CONTENTS_TABLE": self.contents.table_name,
+            "HISTORY_INDEX": self.history_index,
+        }
 
     def grant_connect(self, fn: lambda_.IFunction) -> None:
         """$connect records the connection."""
