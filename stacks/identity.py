@@ -42,6 +42,18 @@ class Identity(Construct):
             self.issuer = f"https://{host}.{region}.{Aws.URL_SUFFIX}/{user_pool_id}"
             self.client_ids = list(user_pool_client_ids)
             return
+        pool, client = self._create_pool(user_pool_issuer, retain_data)
+        self.user_pool_id = pool.user_pool_id
+        self.issuer = (
+            f"https://{host}.{Aws.REGION}.{Aws.URL_SUFFIX}/{pool.user_pool_id}"
+            if user_pool_issuer == "updated"
+            else pool.user_pool_provider_url  # the same URL, as the local stack reads it
+        )
+        self.client_ids = [client.user_pool_client_id]
+
+    def _create_pool(self, user_pool_issuer: str, retain_data: bool) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+        """A pool of the stack's own, admin-created users only, and the app client the CLI
+        and clients sign in with."""
         pool = cognito.UserPool(
             self,
             "UserPool",
@@ -76,13 +88,7 @@ class Identity(Construct):
         pool.node.default_child.issuer_configuration = cognito.CfnUserPool.IssuerConfigurationProperty(
             type=user_pool_issuer.upper()
         )
-        self.user_pool_id = pool.user_pool_id
-        self.issuer = (
-            f"https://{host}.{Aws.REGION}.{Aws.URL_SUFFIX}/{pool.user_pool_id}"
-            if user_pool_issuer == "updated"
-            else pool.user_pool_provider_url  # the same URL, as the local stack reads it
-        )
-        self.client_ids = [client.user_pool_client_id]
+        return pool, client
 
     @property
     def environment(self) -> dict[str, str]:
