@@ -65,7 +65,7 @@ class WebSocket(Construct):
         stage_name: str,
         connect: lambda_.IFunction,
         disconnect: lambda_.IFunction,
-        message: lambda_.IFunction,
+        message: lambda_.Function,
         throttle: tuple[int, int],
         connect_throttle: tuple[int, int],
         access_log_retention: logs.RetentionDays | None,
@@ -74,8 +74,32 @@ class WebSocket(Construct):
     ) -> None:
         """domain: (name, ACM certificate ARN) to serve the stage on a custom domain too."""
         super().__init__(scope, id)
+        self.api = self._api(connect, disconnect, message)
+        access_logs = self._access_logs(access_log_retention, retain_data)
+        # A custom domain: the stage mapped at its root, so clients connect to wss://<name>.
+        # Posts keep going to the execute-api URL (CALLBACK_URL): the domain refuses them.
+        self.domain = None
+        if domain is not None:
+            name, certificate_arn = domain
+            self.domain = apigw.DomainName(
+                self,
+                "Domain",
+                domain_name=name,
+                certificate=acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn),
+                security_policy=apigw.SecurityPolicy.TLS_1_2,
+            )
+        self.stage = self._stage(stage_name, throttle, connect_throttle, access_logs)
+        if self.domain is not None:
+            apigw.ApiMapping(self, "DomainMapping", api=self.api, domain_name=self.domain, stage=self.stage)
+        self._grant_posts(message, stage_name)
+
+    def _api(
+        self, connect: lambda_.IFunction, disconnect: lambda_.IFunction, message: lambda_.IFunction
+    ) -> apigw.WebSocketApi:
+        """The API and its routes: $connect, $disconnect, and the client actions and
+        $default to the message function."""
         message_integration = WebSocketLambdaIntegration("Message", message)
-        self.api = apigw.WebSocketApi(
+        api = apigw.WebSocketApi(
             self,
             "Api",
             description="Real-time messaging",
@@ -89,8 +113,8 @@ class WebSocket(Construct):
             default_route_options=apigw.WebSocketRouteOptions(integration=message_integration),
         )
         for route in MESSAGE_ROUTES:
-            self.api.add_route(route, integration=message_integration)
-        Validations.of(self.api).acknowledge(
+            api.add_route(route, integration=message_integration)
+        Validations.of(api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG4",
                 reason="Authentication happens once, in $connect: the connect function verifies the Cognito "
@@ -98,33 +122,33 @@ class WebSocket(Construct):
                 "$connect, and every later frame is tied to the connection's verified user.",
             )
         )
+        return api
 
-        access_logs = None
-        if access_log_retention is not None:
-            self.access_log_group = logs.LogGroup(
-                self,
-                "AccessLogs",
-                retention=access_log_retention,
-                removal_policy=removal_policy(retain_data),
-            )
-            access_logs = _AccessLogs(
-                apigw.LogGroupLogDestination(self.access_log_group),
-                apigw_v1.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":"))),
-            )
-        # A custom domain: the stage mapped at its root, so clients connect to wss://<name>.
-        # Posts keep going to the execute-api URL (CALLBACK_URL): the domain refuses them.
-        self.domain = None
-        if domain is not None:
-            name, certificate_arn = domain
-            self.domain = apigw.DomainName(
-                self,
-                "Domain",
-                domain_name=name,
-                certificate=acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn),
-                security_policy=apigw.SecurityPolicy.TLS_1_2,
-            )
+    def _access_logs(self, retention: logs.RetentionDays | None, retain_data: bool) -> _AccessLogs | None:
+        """The stage's access logs and their log group, when asked for (retention given)."""
+        if retention is None:
+            return None
+        self.access_log_group = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=retention,
+            removal_policy=removal_policy(retain_data),
+        )
+        return _AccessLogs(
+            apigw.LogGroupLogDestination(self.access_log_group),
+            apigw_v1.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":"))),
+        )
+
+    def _stage(
+        self,
+        stage_name: str,
+        throttle: tuple[int, int],
+        connect_throttle: tuple[int, int],
+        access_logs: _AccessLogs | None,
+    ) -> apigw.WebSocketStage:
+        """The one stage, deployed on every change and throttled, $connect more tightly."""
         rate, burst = throttle
-        self.stage = apigw.WebSocketStage(
+        stage = apigw.WebSocketStage(
             self,
             "Stage",
             web_socket_api=self.api,
@@ -136,7 +160,7 @@ class WebSocket(Construct):
         # $connect runs the token check; a tighter limit keeps a connection flood from
         # turning into a Lambda bill. The L2 stage has no per-route settings, hence the override.
         connect_rate, connect_burst = connect_throttle
-        self.stage.node.default_child.add_property_override(
+        stage.node.default_child.add_property_override(
             "RouteSettings",
             {"$connect": {"ThrottlingRateLimit": connect_rate, "ThrottlingBurstLimit": connect_burst}},
         )
@@ -145,9 +169,9 @@ class WebSocket(Construct):
         [connect_route] = [
             c for c in self.api.node.children if isinstance(c, apigw.WebSocketRoute) and c.route_key == "$connect"
         ]
-        self.stage.node.add_dependency(connect_route)
+        stage.node.add_dependency(connect_route)
         if access_logs is None:
-            Validations.of(self.stage).acknowledge(
+            Validations.of(stage).acknowledge(
                 Acknowledgment(
                     id="AwsSolutions-APIG1",
                     reason="Access logging is opt-in (-c accessLogs=true): WebSocket access logs need API "
@@ -155,12 +179,14 @@ class WebSocket(Construct):
                     "take over in someone's account. See docs/security.md.",
                 )
             )
+        return stage
 
-        if self.domain is not None:
-            apigw.ApiMapping(self, "DomainMapping", api=self.api, domain_name=self.domain, stage=self.stage)
-
-        # Only the message function posts to connections, only on this stage, and only posts
-        # (it never reads or closes one through @connections).
+    def _grant_posts(self, message: lambda_.Function, stage_name: str) -> None:
+        """Only the message function posts to connections, only on this stage, and only posts
+        (it never reads or closes one through @connections)."""
+        # It posts through the stage's own execute-api URL, never the request's domain:
+        # behind a custom domain that one answers 403 to @connections posts.
+        message.add_environment("CALLBACK_URL", self.stage.callback_url)
         posts = Stack.of(self).format_arn(
             service="execute-api", resource=self.api.api_id, resource_name=f"{stage_name}/POST/@connections/*"
         )

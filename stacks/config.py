@@ -90,53 +90,12 @@ class StackConfig:
             value = get_context(key)
             return DEFAULTS[key] if value is None else value
 
-        if _text(get_context("keepUserIdIndex")).lower() not in ("", "none", "false"):
-            raise ConfigError(
-                "keepUserIdIndex was for upgrading a stack from before ack mode, which this version cannot do in "
-                "one deploy per index: upgrade it with the version before history-index first (git checkout "
-                f"{BEFORE_HISTORY_INDEX}; README, Upgrading), then with this one"
-            )
-        instance = _text(get("instance"))
-        if instance and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,29}", instance):
-            raise ConfigError("instance must start with a letter and use only letters, digits and '-' (max 30)")
-        stage = _text(get("stage"))
-        if not re.fullmatch(r"[A-Za-z0-9_]{1,128}", stage):
-            raise ConfigError("stage must be 1-128 letters, digits or '_' (API Gateway's rule for stage names)")
-        auth = _text(get("auth"))
-        if auth not in ("cognito", "dev"):
-            raise ConfigError("auth must be 'cognito' (default) or 'dev'")
-        pool_id = _text(get("userPoolId")) or None
-        client_ids = _list(get("userPoolClientIds"))
-        if bool(pool_id) != bool(client_ids):
-            raise ConfigError(
-                "userPoolId and userPoolClientIds go together: give both to use an existing pool, or neither"
-            )
-        if pool_id and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+", pool_id):
-            raise ConfigError(f"userPoolId {pool_id!r} does not look like <region>_<id>, e.g. us-east-1_AbC123")
-        domain_name, certificate_arn = _text(get("domainName")).lower() or None, _text(get("certificateArn")) or None
-        if bool(domain_name) != bool(certificate_arn):
-            raise ConfigError("domainName and certificateArn go together: give both for a custom domain, or neither")
-        if domain_name and not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", domain_name):
-            raise ConfigError(f"domainName {domain_name!r} is not a domain name like chat.example.com")
-        if certificate_arn and not re.fullmatch(
-            r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+", certificate_arn
-        ):
-            raise ConfigError(
-                f"certificateArn {certificate_arn!r} is not an ACM certificate ARN "
-                "(arn:aws:acm:<region>:<account>:certificate/<id>, in the stack's region)"
-            )
-        pool_issuer = _text(get("userPoolIssuer")).lower()
-        if pool_issuer not in ("original", "updated"):
-            raise ConfigError(
-                "userPoolIssuer must be 'original' (tokens from https://cognito-idp.<region>...) or 'updated' "
-                "(https://issuer-cognito-idp.<region>...), as the pool's issuer configuration says"
-            )
-        alarm_email = _text(get("alarmEmail")) or None
-        if alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", alarm_email):
-            raise ConfigError(f"alarmEmail {alarm_email!r} is not an email address")
-        retention = _int(get("logRetentionDays"), "logRetentionDays", 1, 3653)
-        if retention not in RETENTION:
-            raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {tuple(RETENTION)}")
+        # checked in this order: the first bad value is the one reported
+        _refuse_retired(get_context)
+        instance, stage, auth = _instance(get), _stage(get), _auth(get)
+        pool_id, client_ids = _user_pool(get)
+        domain_name, certificate_arn = _domain(get)
+        pool_issuer, alarm_email, retention = _pool_issuer(get), _alarm_email(get), _log_retention(get)
         return cls(
             instance=instance,
             stage=stage,
@@ -164,6 +123,88 @@ class StackConfig:
             push_preview=_bool(get("pushPreview"), "pushPreview"),
             memory_mb=_int(get("memoryMb"), "memoryMb", 128, 10_240),
         )
+
+
+def _refuse_retired(get_context: Callable[[str], Any]) -> None:
+    if _text(get_context("keepUserIdIndex")).lower() not in ("", "none", "false"):
+        raise ConfigError(
+            "keepUserIdIndex was for upgrading a stack from before ack mode, which this version cannot do in "
+            "one deploy per index: upgrade it with the version before history-index first (git checkout "
+            f"{BEFORE_HISTORY_INDEX}; README, Upgrading), then with this one"
+        )
+
+
+def _instance(get: Callable[[str], Any]) -> str:
+    instance = _text(get("instance"))
+    if instance and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,29}", instance):
+        raise ConfigError("instance must start with a letter and use only letters, digits and '-' (max 30)")
+    return instance
+
+
+def _stage(get: Callable[[str], Any]) -> str:
+    stage = _text(get("stage"))
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,128}", stage):
+        raise ConfigError("stage must be 1-128 letters, digits or '_' (API Gateway's rule for stage names)")
+    return stage
+
+
+def _auth(get: Callable[[str], Any]) -> str:
+    auth = _text(get("auth"))
+    if auth not in ("cognito", "dev"):
+        raise ConfigError("auth must be 'cognito' (default) or 'dev'")
+    return auth
+
+
+def _user_pool(get: Callable[[str], Any]) -> tuple[str | None, tuple[str, ...]]:
+    """An existing pool: its id and its app clients' ids, or (None, ())."""
+    pool_id = _text(get("userPoolId")) or None
+    client_ids = _list(get("userPoolClientIds"))
+    if bool(pool_id) != bool(client_ids):
+        raise ConfigError("userPoolId and userPoolClientIds go together: give both to use an existing pool, or neither")
+    if pool_id and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+", pool_id):
+        raise ConfigError(f"userPoolId {pool_id!r} does not look like <region>_<id>, e.g. us-east-1_AbC123")
+    return pool_id, client_ids
+
+
+def _domain(get: Callable[[str], Any]) -> tuple[str | None, str | None]:
+    """A custom domain: its name and its ACM certificate's ARN, or (None, None)."""
+    domain_name, certificate_arn = _text(get("domainName")).lower() or None, _text(get("certificateArn")) or None
+    if bool(domain_name) != bool(certificate_arn):
+        raise ConfigError("domainName and certificateArn go together: give both for a custom domain, or neither")
+    if domain_name and not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", domain_name):
+        raise ConfigError(f"domainName {domain_name!r} is not a domain name like chat.example.com")
+    if certificate_arn and not re.fullmatch(
+        r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+", certificate_arn
+    ):
+        raise ConfigError(
+            f"certificateArn {certificate_arn!r} is not an ACM certificate ARN "
+            "(arn:aws:acm:<region>:<account>:certificate/<id>, in the stack's region)"
+        )
+    return domain_name, certificate_arn
+
+
+def _pool_issuer(get: Callable[[str], Any]) -> str:
+    pool_issuer = _text(get("userPoolIssuer")).lower()
+    if pool_issuer not in ("original", "updated"):
+        raise ConfigError(
+            "userPoolIssuer must be 'original' (tokens from https://cognito-idp.<region>...) or 'updated' "
+            "(https://issuer-cognito-idp.<region>...), as the pool's issuer configuration says"
+        )
+    return pool_issuer
+
+
+def _alarm_email(get: Callable[[str], Any]) -> str | None:
+    alarm_email = _text(get("alarmEmail")) or None
+    if alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", alarm_email):
+        raise ConfigError(f"alarmEmail {alarm_email!r} is not an email address")
+    return alarm_email
+
+
+def _log_retention(get: Callable[[str], Any]) -> int:
+    retention = _int(get("logRetentionDays"), "logRetentionDays", 1, 3653)
+    if retention not in RETENTION:
+        raise ConfigError(f"logRetentionDays must be one of CloudWatch's values: {tuple(RETENTION)}")
+    return retention
 
 
 def _text(value) -> str:

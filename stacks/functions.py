@@ -71,57 +71,18 @@ class Functions(Construct):
         memory_mb: int,
     ) -> None:
         super().__init__(scope, id)
-        code = lambda_.Code.from_asset(str(LAMBDA_SRC), exclude=ASSET_EXCLUDE)
-        removal = removal_policy(retain_data)
-
-        def function(name: str, handler: str, timeout_s: int, env: dict[str, str], description: str):
-            log_group = logs.LogGroup(
-                self,
-                f"{name}Logs",
-                retention=RETENTION[log_retention_days],
-                removal_policy=removal,
-            )
-            # Its own role, allowed to write only to its own log group. (The default role
-            # would carry AWSLambdaBasicExecutionRole: logs:CreateLogGroup and writes on "*".)
-            role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-            log_group.grant_write(role)
-            fn = lambda_.Function(
-                self,
-                name,
-                role=role,
-                description=description,
-                runtime=lambda_.Runtime.PYTHON_3_13,
-                architecture=lambda_.Architecture.ARM_64,
-                handler=handler,
-                code=code,
-                memory_size=memory_mb,
-                timeout=Duration.seconds(timeout_s),
-                environment=env,
-                log_group=log_group,
-                logging_format=lambda_.LoggingFormat.TEXT,
-            )
-            # CDK makes the function depend on its role and the role's policy. The role is
-            # already implied by the Role GetAtt (cfn-lint W3005), so keep only the policy:
-            # the function must not run before it may write its logs.
-            policy = role.node.find_child("DefaultPolicy").node.default_child
-            fn.node.default_child.add_override("DependsOn", [Stack.of(self).get_logical_id(policy)])
-            Validations.of(fn).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-L1",
-                    reason="python3.13 is the runtime this code is written and tested for; moving to a newer "
-                    "runtime is a deliberate change with its own tests, not something a linter should force.",
-                )
-            )
-            return fn
-
-        self.connect = function(
+        self._code = lambda_.Code.from_asset(str(LAMBDA_SRC), exclude=ASSET_EXCLUDE)
+        self._retention = RETENTION[log_retention_days]
+        self._removal = removal_policy(retain_data)
+        self._memory_mb = memory_mb
+        self.connect = self._function(
             "Connect",
             "connect.handler",
             CONNECT_TIMEOUT_S,
             {**environment, **connect_environment},
             "WebSocket $connect: authenticate, record the connection",
         )
-        self.disconnect = function(
+        self.disconnect = self._function(
             "Disconnect",
             "disconnect.handler",
             DISCONNECT_TIMEOUT_S,
@@ -130,10 +91,46 @@ class Functions(Construct):
         )
         # sync may deliver a long backlog: it stops while it still has time for its slowest
         # next step and its last frame (syncComplete with a cursor), and the client continues.
-        self.message = function(
+        self.message = self._function(
             "Message",
             "message.handler",
             MESSAGE_TIMEOUT_S,
             environment,
             "WebSocket client actions: " + ", ".join([*MESSAGE_ROUTES, "$default"]),
         )
+
+    def _function(self, name: str, handler: str, timeout_s: int, env: dict[str, str], description: str):
+        """A function of the shared asset, with a log group and a role of its own."""
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=self._retention, removal_policy=self._removal)
+        # Its own role, allowed to write only to its own log group. (The default role
+        # would carry AWSLambdaBasicExecutionRole: logs:CreateLogGroup and writes on "*".)
+        role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant_write(role)
+        fn = lambda_.Function(
+            self,
+            name,
+            role=role,
+            description=description,
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=self._code,
+            memory_size=self._memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            environment=env,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.TEXT,
+        )
+        # CDK makes the function depend on its role and the role's policy. The role is
+        # already implied by the Role GetAtt (cfn-lint W3005), so keep only the policy:
+        # the function must not run before it may write its logs.
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        fn.node.default_child.add_override("DependsOn", [Stack.of(self).get_logical_id(policy)])
+        Validations.of(fn).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason="python3.13 is the runtime this code is written and tested for; moving to a newer "
+                "runtime is a deliberate change with its own tests, not something a linter should force.",
+            )
+        )
+        return fn

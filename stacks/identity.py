@@ -11,7 +11,8 @@ from .lifecycle import removal_policy
 
 
 class Identity(Construct):
-    """Exposes ``issuer`` and ``client_ids`` (both None in dev mode) for the connect function."""
+    """Exposes ``issuer`` and ``client_ids`` (None and empty in dev mode), and ``environment``,
+    for the connect function."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class Identity(Construct):
         name their issuer by it (cognito-idp... or issuer-cognito-idp...), and $connect
         accepts only that one: a created pool has it pinned, an existing one is told."""
         super().__init__(scope, id)
+        self.auth = auth
         self.user_pool_id: str | None = None
         self.issuer: str | None = None
         self.client_ids: list[str] = []
@@ -40,6 +42,18 @@ class Identity(Construct):
             self.issuer = f"https://{host}.{region}.{Aws.URL_SUFFIX}/{user_pool_id}"
             self.client_ids = list(user_pool_client_ids)
             return
+        pool, client = self._create_pool(user_pool_issuer, retain_data)
+        self.user_pool_id = pool.user_pool_id
+        self.issuer = (
+            f"https://{host}.{Aws.REGION}.{Aws.URL_SUFFIX}/{pool.user_pool_id}"
+            if user_pool_issuer == "updated"
+            else pool.user_pool_provider_url  # the same URL, as the local stack reads it
+        )
+        self.client_ids = [client.user_pool_client_id]
+
+    def _create_pool(self, user_pool_issuer: str, retain_data: bool) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+        """A pool of the stack's own, admin-created users only, and the app client the CLI
+        and clients sign in with."""
         pool = cognito.UserPool(
             self,
             "UserPool",
@@ -74,10 +88,13 @@ class Identity(Construct):
         pool.node.default_child.issuer_configuration = cognito.CfnUserPool.IssuerConfigurationProperty(
             type=user_pool_issuer.upper()
         )
-        self.user_pool_id = pool.user_pool_id
-        self.issuer = (
-            f"https://{host}.{Aws.REGION}.{Aws.URL_SUFFIX}/{pool.user_pool_id}"
-            if user_pool_issuer == "updated"
-            else pool.user_pool_provider_url  # the same URL, as the local stack reads it
-        )
-        self.client_ids = [client.user_pool_client_id]
+        return pool, client
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What $connect needs: the auth mode, and in cognito mode whose tokens to accept."""
+        environment = {"AUTH_MODE": self.auth}
+        if self.issuer:
+            environment["TOKEN_ISSUER"] = self.issuer
+            environment["TOKEN_CLIENT_IDS"] = ",".join(self.client_ids)
+        return environment

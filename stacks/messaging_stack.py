@@ -1,23 +1,19 @@
-"""The whole backend in one Stack: tables, identity, functions, WebSocket API, push bus."""
+"""The whole backend in one Stack: tables, identity, functions, WebSocket API, push bus,
+monitoring. Each is a construct of its own, which grants what it owns; the stack only
+joins them and turns the config into their properties."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Annotations, CfnOutput, Stack, Validations
-from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
+from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from .api import WebSocket
 from .config import StackConfig
-from .contract import contract
 from .functions import RETENTION, Functions
 from .identity import Identity
 from .monitoring import Monitoring
+from .push import PushBus
 from .storage import Storage
-
-# The push events the message function puts (chat/contract.py): its role may put only these.
-PUSH_SOURCE = contract.PUSH_SOURCE
-PUSH_DETAIL_TYPE = contract.PUSH_DETAIL_TYPE
 
 DEV_AUTH_WARNING = (
     "auth=dev: $connect trusts ?userId= as given, so anyone who knows the URL can act as any user. "
@@ -45,62 +41,38 @@ class MessagingStack(Stack):
             user_pool_issuer=config.user_pool_issuer,
             retain_data=config.retain_data,
         )
-        environment = {
-            "CONNECTIONS_TABLE": storage.connections.table_name,
-            "MESSAGES_TABLE": storage.messages.table_name,
-            "CONVERSATIONS_TABLE": storage.conversations.table_name,
-            "CONTENTS_TABLE": storage.contents.table_name,
-            "HISTORY_INDEX": storage.history_index,
-            "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
-            "MAX_CONTENT_BYTES": str(config.max_content_bytes),
-        }
-        connect_environment = {"AUTH_MODE": config.auth}
-        if identity.issuer:
-            connect_environment["TOKEN_ISSUER"] = identity.issuer
-            connect_environment["TOKEN_CLIENT_IDS"] = ",".join(identity.client_ids)
-        functions = Functions(
+        functions = self._functions(config, storage, identity)
+        # Least privilege: each function gets exactly the DynamoDB calls it makes.
+        storage.grant_connect(functions.connect)
+        storage.grant_disconnect(functions.disconnect)
+        storage.grant_message(functions.message)
+        # the routes, and the message function's posts to connections (stacks/api.py)
+        websocket = self._websocket(config, functions)
+        # The push hand-off (stacks/push.py). "PushEvents" names the bus: keep the id and
+        # the stack as its scope, or the bus is replaced.
+        self.push_bus = PushBus(self, "PushEvents", message=functions.message, preview=config.push_preview)
+        monitoring = self._monitoring(config, storage, functions, websocket)
+        self._outputs(config, storage, identity, websocket, monitoring)
+        if config.auth == "dev":
+            Annotations.of(self).add_warning_v2("@realtime-messaging/dev-auth", DEV_AUTH_WARNING)
+
+    def _functions(self, config: StackConfig, storage: Storage, identity: Identity) -> Functions:
+        return Functions(
             self,
             "Functions",
-            environment=environment,
-            connect_environment=connect_environment,
+            environment={
+                **storage.environment,
+                "CONNECTION_TTL_SECONDS": str(config.connection_ttl_hours * 3600),
+                "MAX_CONTENT_BYTES": str(config.max_content_bytes),
+            },
+            connect_environment=identity.environment,
             log_retention_days=config.log_retention_days,
             retain_data=config.retain_data,
             memory_mb=config.memory_mb,
         )
-        # Least privilege: each function gets exactly the DynamoDB calls it makes.
-        _grant(storage.connections, functions.connect, "dynamodb:PutItem")
-        # $disconnect forgets the connection and records when its user was last seen
-        _grant(storage.connections, functions.disconnect, "dynamodb:DeleteItem", "dynamodb:PutItem")
-        _grant(
-            storage.connections,
-            functions.message,
-            "dynamodb:GetItem",
-            "dynamodb:Query",
-            "dynamodb:DeleteItem",  # a connection whose post answered 410
-            "dynamodb:BatchGetItem",  # presence: the #lastSeen: rows
-        )
-        for table in (storage.messages, storage.conversations):  # no DeleteItem: messages are soft-deleted
-            _grant(
-                table,
-                functions.message,
-                "dynamodb:PutItem",
-                "dynamodb:GetItem",
-                "dynamodb:BatchGetItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:Query",
-            )
-        # what a message says: written with it, read with it, deleted with it
-        _grant(
-            storage.contents,
-            functions.message,
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",  # only where a failed conditional put does not return the item
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-        )
 
-        websocket = WebSocket(
+    def _websocket(self, config: StackConfig, functions: Functions) -> WebSocket:
+        return WebSocket(
             self,
             "WebSocket",
             stage_name=config.stage,
@@ -113,26 +85,11 @@ class MessagingStack(Stack):
             retain_data=config.retain_data,
             domain=(config.domain_name, config.certificate_arn) if config.domain_name else None,
         )
-        # The message function posts through the stage's own execute-api URL, never the
-        # request's domain: behind a custom domain that one answers 403 to @connections posts.
-        functions.message.add_environment("CALLBACK_URL", websocket.stage.callback_url)
-        # A message that reached no live device of its recipient becomes an event here, for
-        # rules to route to a push provider (docs/operations.md has an example); no Lambda.
-        self.push_bus = events.EventBus(
-            self, "PushEvents", description="Messages that reached no live device of their recipient"
-        )
-        # only these events, only on this bus (chat/push.py)
-        functions.message.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["events:PutEvents"],
-                resources=[self.push_bus.event_bus_arn],
-                conditions={"StringEquals": {"events:source": PUSH_SOURCE, "events:detail-type": PUSH_DETAIL_TYPE}},
-            )
-        )
-        functions.message.add_environment("EVENT_BUS_NAME", self.push_bus.event_bus_name)
-        functions.message.add_environment("PUSH_PREVIEW", "true" if config.push_preview else "false")
 
-        monitoring = Monitoring(
+    def _monitoring(
+        self, config: StackConfig, storage: Storage, functions: Functions, websocket: WebSocket
+    ) -> Monitoring:
+        return Monitoring(
             self,
             "Monitoring",
             functions={"Connect": functions.connect, "Disconnect": functions.disconnect, "Message": functions.message},
@@ -148,6 +105,15 @@ class MessagingStack(Stack):
             alarm_email=config.alarm_email,
         )
 
+    def _outputs(
+        self,
+        config: StackConfig,
+        storage: Storage,
+        identity: Identity,
+        websocket: WebSocket,
+        monitoring: Monitoring,
+    ) -> None:
+        """The stack's outputs, in the stack itself: an output's logical ID is its path."""
         CfnOutput(self, "WebSocketUrl", value=websocket.stage.url, description="Connect here (wss://)")
         CfnOutput(self, "CallbackUrl", value=websocket.stage.callback_url, description="@connections management API")
         if websocket.domain is not None:
@@ -171,25 +137,3 @@ class MessagingStack(Stack):
         if identity.user_pool_id:
             CfnOutput(self, "UserPoolId", value=identity.user_pool_id)
             CfnOutput(self, "UserPoolClientId", value=identity.client_ids[0])
-        if config.auth == "dev":
-            Annotations.of(self).add_warning_v2("@realtime-messaging/dev-auth", DEV_AUTH_WARNING)
-
-
-def _grant(table, fn, *actions: str) -> None:
-    """The actions on the table itself, and Query on its indexes only (every query the
-    store makes names an index): each where it is used. The cdk-nag acknowledgement of the
-    "<table>/index/*" wildcard goes on the role that gets it."""
-    on_table = [action for action in actions if action != "dynamodb:Query"]
-    if on_table:
-        iam.Grant.add_to_principal(grantee=fn, actions=on_table, resource_arns=[table.table_arn])
-    if "dynamodb:Query" not in actions:
-        return
-    iam.Grant.add_to_principal(grantee=fn, actions=["dynamodb:Query"], resource_arns=[f"{table.table_arn}/index/*"])
-    table_id = Stack.of(table).get_logical_id(table.node.default_child)
-    Validations.of(fn.role).acknowledge(
-        Acknowledgment(
-            id=f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
-            reason=f"Query on this table's own indexes only ({', '.join(contract.INDEXES)}), which the "
-            "function queries; no other table or account resource.",
-        )
-    )

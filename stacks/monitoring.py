@@ -45,8 +45,35 @@ class Monitoring(Construct):
         alarm_email: str | None,
     ) -> None:
         super().__init__(scope, id)
-        self.topic = sns.Topic(self, "Alarms", display_name="Real-time messaging alarms", enforce_ssl=True)
-        Validations.of(self.topic).acknowledge(
+        self.topic = self._alarm_topic(alarm_email)
+        message_name = message_function.function_name
+        internal = _custom("ErrorFrames", {"Function": message_name, "Code": "INTERNAL"})
+        gateway = {"ApiId": api_id, "Stage": stage_name}
+        integration_errors = cloudwatch.Metric(
+            namespace="AWS/ApiGateway", metric_name="IntegrationError", dimensions_map=gateway, period=PERIOD
+        ).with_(statistic="Sum")
+        failed_push = _custom("FailedPushEvents", {"Function": message_name, "Action": "sendMessage"})
+
+        self.alarms: list[cloudwatch.Alarm] = []
+        for label, fn in functions.items():
+            self._alarm(f"{label}Errors", fn.metric_errors(period=PERIOD), 1, f"The {label} function failed.")
+            self._alarm(
+                f"{label}Throttles", fn.metric_throttles(period=PERIOD), 1, f"The {label} function was throttled."
+            )
+        for label, table in tables.items():
+            throttled = table.metric_throttled_requests_for_operations(operations=TABLE_OPERATIONS, period=PERIOD)
+            self._alarm(f"{label}Throttled", throttled, 1, f"DynamoDB throttled requests to the {label} table.")
+        self._alarm("IntegrationErrors", integration_errors, 1, "API Gateway could not invoke a function.")
+        self._alarm("InternalErrorFrames", internal, 1, "Clients were sent INTERNAL: the server failed a frame.")
+        self._alarm("PushFailed", failed_push, 1, "Push events for offline recipients could not be put on the bus.")
+        slow = message_function.metric_duration(period=PERIOD, statistic="p99")
+        self._alarm("MessageSlow", slow, SLOW_P99.to_milliseconds(), "The message function's p99 duration is high.")
+        self.dashboard = self._dashboard(functions, message_function, [internal, integration_errors, failed_push])
+
+    def _alarm_topic(self, alarm_email: str | None) -> sns.Topic:
+        """The topic every alarm notifies, with alarm_email subscribed to it if given."""
+        topic = sns.Topic(self, "Alarms", display_name="Real-time messaging alarms", enforce_ssl=True)
+        Validations.of(topic).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-SNS2",
                 reason="Alarm notifications carry no message content or user data. CloudWatch cannot publish "
@@ -58,12 +85,12 @@ class Monitoring(Construct):
         # let the account's alarms publish: without this, no alarm would ever notify anyone.
         # Only this account's alarms (aws:SourceAccount, aws:SourceArn: no confused deputy).
         stack = Stack.of(self)
-        self.topic.add_to_resource_policy(
+        topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowThisAccountsAlarms",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
+                resources=[topic.topic_arn],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": stack.account},
                     "ArnLike": {
@@ -73,53 +100,38 @@ class Monitoring(Construct):
             )
         )
         if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return topic
 
-        def custom(name: str, dimensions: dict, statistic: str = "Sum") -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=NAMESPACE, metric_name=name, dimensions_map=dimensions, statistic=statistic, period=PERIOD
-            )
+    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> None:
+        """An alarm at threshold or above in one period, to the topic; missing data is fine."""
+        created = metric.create_alarm(
+            self,
+            name,
+            alarm_description=f"{what} See docs/operations.md, '{name}'.",
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        created.add_alarm_action(actions.SnsAction(self.topic))
+        self.alarms.append(created)
 
+    def _dashboard(
+        self,
+        functions: dict[str, lambda_.IFunction],
+        message_function: lambda_.IFunction,
+        errors: list[cloudwatch.IMetric],
+    ) -> cloudwatch.Dashboard:
+        """What happens to messages, the errors (those given, then each function's), the
+        message function's duration, and the alarms' states."""
         message_name = message_function.function_name
-        internal = custom("ErrorFrames", {"Function": message_name, "Code": "INTERNAL"})
-        gateway = {"ApiId": api_id, "Stage": stage_name}
-        integration_errors = cloudwatch.Metric(
-            namespace="AWS/ApiGateway", metric_name="IntegrationError", dimensions_map=gateway, period=PERIOD
-        ).with_(statistic="Sum")
-
-        self.alarms: list[cloudwatch.Alarm] = []
-
-        def alarm(name: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> None:
-            created = metric.create_alarm(
-                self,
-                name,
-                alarm_description=f"{what} See docs/operations.md, '{name}'.",
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            created.add_alarm_action(actions.SnsAction(self.topic))
-            self.alarms.append(created)
-
-        for label, fn in functions.items():
-            alarm(f"{label}Errors", fn.metric_errors(period=PERIOD), 1, f"The {label} function failed.")
-            alarm(f"{label}Throttles", fn.metric_throttles(period=PERIOD), 1, f"The {label} function was throttled.")
-        for label, table in tables.items():
-            throttled = table.metric_throttled_requests_for_operations(operations=TABLE_OPERATIONS, period=PERIOD)
-            alarm(f"{label}Throttled", throttled, 1, f"DynamoDB throttled requests to the {label} table.")
-        alarm("IntegrationErrors", integration_errors, 1, "API Gateway could not invoke a function.")
-        alarm("InternalErrorFrames", internal, 1, "Clients were sent INTERNAL: the server failed a frame.")
-        failed_push = custom("FailedPushEvents", {"Function": message_name, "Action": "sendMessage"})
-        alarm("PushFailed", failed_push, 1, "Push events for offline recipients could not be put on the bus.")
-        slow = message_function.metric_duration(period=PERIOD, statistic="p99")
-        alarm("MessageSlow", slow, SLOW_P99.to_milliseconds(), "The message function's p99 duration is high.")
 
         def counts(*names: str) -> list[cloudwatch.IMetric]:
-            return [custom(n, {"Function": message_name, "Action": a}) for n, a in names]
+            return [_custom(n, {"Function": message_name, "Action": a}) for n, a in names]
 
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
-        self.dashboard.add_widgets(
+        dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Messages",
                 left=counts(
@@ -132,12 +144,7 @@ class Monitoring(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Errors",
-                left=[
-                    internal,
-                    integration_errors,
-                    failed_push,
-                    *[fn.metric_errors(period=PERIOD) for fn in functions.values()],
-                ],
+                left=[*errors, *[fn.metric_errors(period=PERIOD) for fn in functions.values()]],
             ),
             cloudwatch.GraphWidget(
                 title="Message function duration",
@@ -145,3 +152,11 @@ class Monitoring(Construct):
             ),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms),
         )
+        return dashboard
+
+
+def _custom(name: str, dimensions: dict, statistic: str = "Sum") -> cloudwatch.Metric:
+    """One of the metrics the functions write (lambda_src/chat/log.py)."""
+    return cloudwatch.Metric(
+        namespace=NAMESPACE, metric_name=name, dimensions_map=dimensions, statistic=statistic, period=PERIOD
+    )
