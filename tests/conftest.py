@@ -1,5 +1,7 @@
-"""Shared test setup: fake AWS credentials, so tests never reach AWS, and `cdk synth`
-outputs made once per test run. Import paths are pytest's `pythonpath` (pyproject.toml)."""
+"""Shared test setup: fake AWS credentials, so tests never reach AWS, `cdk synth` outputs
+made once per test run and their templates, and moto's DynamoDB for the tests of the
+handlers (tests/unit) and of the local stack's parts (tests/local). Import paths are
+pytest's `pythonpath` (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from local.template import load_assembly
 from synth import cdk_synth, cli_environment
 
 for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE"):
@@ -80,3 +83,35 @@ def cognito_cdk_out(tmp_path_factory) -> Path:
     """cdk.out of a plain `cdk synth` (cognito auth, the default), as `make local
     AUTH=token` runs it; what it printed is in stdout.txt and stderr.txt beside it."""
     return _synth_once(tmp_path_factory, "default")
+
+
+@pytest.fixture(scope="session")
+def dev_template(dev_cdk_out) -> dict:
+    """The template `cdk synth -c auth=dev` makes: the run's shared synth."""
+    return load_assembly(dev_cdk_out)[1]
+
+
+@pytest.fixture(scope="session")
+def cognito_template(cognito_cdk_out) -> dict:
+    """The template a plain `cdk synth` makes (cognito auth, the default)."""
+    return load_assembly(cognito_cdk_out)[1]
+
+
+@pytest.fixture(scope="session")
+def dynamodb_client():
+    """One boto3 client for every test: moto intercepts any client made after it is
+    imported, and a new client per test cost about 45 ms of CPU. (Imported here, not at
+    the top: the end-to-end and infrastructure tests have no use for moto.)"""
+    import boto3
+    import moto  # noqa: F401 (before the client: see above)
+
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture
+def dynamodb(dynamodb_client):
+    """moto's DynamoDB, empty for each test."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield dynamodb_client
