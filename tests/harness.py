@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from chat.auth import Authenticator
 from chat.config import Settings
 from chat.handlers import Services, on_connect, on_disconnect, on_message
-from chat.protocol import FRAME_LIMIT_BYTES
+from chat.protocol import FRAME_LIMIT_BYTES, encode
 from chat.tables import Tables
 from local.routing import RouteSelector
 from local.template import aws_refs, create_tables, event_buses, functions, resolve, websocket_api
@@ -254,3 +254,23 @@ def send_frame(message_id: str, recipient: str, content: str = "hi", **extra) ->
         "content": content,
         **extra,
     }
+
+
+def confirm(*ids: str) -> dict:
+    """A markDelivered frame: a device in ack mode confirms it has these messages."""
+    return {"action": "markDelivered", "messageIds": list(ids)}
+
+
+def pages(chat, conn, request: dict) -> list[dict]:
+    """Every page of a request, following next; each page's data."""
+    found, cursor = [], None
+    chat.take(conn)  # what came before
+    while True:
+        chat.send(conn, {**request, **({"cursor": cursor} if cursor else {})})
+        [frame] = chat.take(conn)
+        assert frame["type"] == request["action"], frame
+        assert len(encode(frame)) <= FRAME_LIMIT_BYTES
+        found.append(frame["data"])
+        if "next" not in frame["data"]:
+            return found
+        cursor = frame["data"]["next"]

@@ -144,3 +144,10 @@ def test_dev_mode_refuses_a_userId_with_a_trailing_newline(chat):
         _, response = chat.connect({"userId": user})
         assert response["statusCode"] == 401, repr(user)
     assert chat.items("connections") == []
+
+
+@pytest.mark.parametrize("value", ["2", "true", "", "1\n"])
+def test_connect_with_an_unknown_ack_value_is_refused_and_writes_nothing(chat, value):
+    _, response = chat.connect({"userId": "bob", "ack": value})
+    assert response["statusCode"] == 400 and "ack must be 1" in response["body"]
+    assert chat.items("connections") == []

@@ -6,11 +6,10 @@ import json
 from unittest.mock import ANY
 
 import pytest
-from botocore.exceptions import ClientError
 
+from chat.actions import MAX_LEASE_MS
 from chat.dynamo import to_item
-from chat.tables import Tables
-from harness import ack, messages, send_frame
+from harness import ack, messages, receipts, send_frame, sync_complete
 
 
 def test_online_recipient_gets_the_message_in_the_ios_client_frame_shape(chat):
@@ -261,18 +260,6 @@ def test_a_message_from_before_the_contents_table_is_read_and_its_id_still_refus
     assert [m.get("content") for m in page["messages"]] == ["hi", "from before"]
 
 
-def test_a_message_whose_words_went_while_it_was_read_is_shown_as_deleted(chat):
-    # Given a row whose content is gone (deleted between reading the row and its content)
-    alice, bob = chat.online("alice"), chat.online("bob", ack=True)
-    chat.send(alice, send_frame("m1", "bob", "soon gone"))
-    chat.client.delete_item(TableName=chat.settings.contents_table, Key={"messageId": {"S": "m1"}})
-    chat.take(bob)
-    # Then a sync shows a tombstone, never a message without content
-    chat.send(bob, {"action": "sync"})
-    [data] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
-    assert data["isDeleted"] is True and "content" not in data
-
-
 def test_a_quote_without_a_message_to_point_at_is_dropped(chat):
     alice, bob = chat.online("alice"), chat.online("bob")
     chat.send(alice, send_frame("m1", "bob", replyToContent="words bob never said", replyToSenderName="Bob"))
@@ -349,106 +336,78 @@ def test_a_quote_names_who_really_wrote_the_original(chat):
     assert data["replyToSenderId"] == "mallory" and data["replyToSenderName"] == "Alice"
 
 
-def test_history_shows_each_messages_status_now_though_its_index_holds_none(chat):
-    # Given three messages to bob, one read, one deleted, one delivered
-    alice, bob = chat.online("alice"), chat.online("bob")
-    for i in range(3):
-        chat.send(alice, send_frame(f"m{i}", "bob", f"text {i}"))
-    chat.send(bob, {"action": "markRead", "messageIds": ["m0"]})
-    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
-    conversation = chat.message("m0")["conversationId"]
-    # The index history reads holds the keys and the two users only
-    [entry] = chat.client.query(
-        TableName=chat.settings.messages_table,
-        IndexName=chat.settings.history_index,
-        KeyConditionExpression="conversationId = :c AND sentAt = :t",
-        ExpressionAttributeValues={":c": {"S": conversation}, ":t": {"S": chat.message("m0")["sentAt"]}},
-    )["Items"]
-    assert set(entry) == {"messageId", "conversationId", "sentAt", "senderId", "recipientId"}
-    # When bob reads the history, each message has its status and content as they are now
-    chat.take(bob)
-    chat.send(bob, {"action": "history", "conversationId": conversation})
-    [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
-    shown = [(m["messageId"], m["status"], m.get("content"), m.get("isDeleted", False)) for m in page["messages"]]
-    assert shown == [
-        ("m2", "delivered", "text 2", False),
-        ("m1", "delivered", None, True),
-        ("m0", "read", "text 0", False),
-    ]
+class Crash(BaseException):
+    """The function dies here (timeout, out of memory): nothing after it runs."""
 
 
-@pytest.mark.parametrize("told", ["conversation-index", "history-index"])
-def test_history_reads_the_other_index_when_the_one_it_was_told_is_gone_or_still_being_built(chat, monkeypatch, told):
-    # Given an upgrade under way: the function was told one index, and DynamoDB refuses it
-    # (CloudFormation removes the old index before the functions learn of the new one, and
-    # a new index cannot be read while it is being built)
-    alice, bob = chat.online("alice"), chat.online("bob")
-    for i in range(3):
-        chat.send(alice, send_frame(f"m{i}", "bob"))
-    conversation = chat.message("m0")["conversationId"]
-    tables = chat.services.tables = Tables.open(chat.client, **{**chat.settings.tables, "history_index": told})
-    query = chat.client.query
+def test_a_send_that_dies_after_taking_its_lease_strands_nothing(chat):
+    # Given bob on a laptop without ack mode, and a message function that dies while posting to it
+    alice, laptop = chat.online("alice"), chat.online("bob")
 
-    def refused(**request):
-        if request.get("IndexName") == told:
-            message = "Cannot read from backfilling global secondary index: " + told
-            raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "Query")
-        return query(**request)
+    def die(**kwargs):
+        raise Crash
 
-    monkeypatch.setattr(chat.client, "query", refused)
-    if told == "history-index":  # (the other one is there, as in the first deploy of the upgrade)
-        keys = [("conversationId", "HASH"), ("sentAt", "RANGE")]
-        index = {"IndexName": "conversation-index", "Projection": {"ProjectionType": "ALL"}}
-        index["KeySchema"] = [{"AttributeName": name, "KeyType": kind} for name, kind in keys]
-        chat.client.update_table(
-            TableName=chat.settings.messages_table,
-            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
-            GlobalSecondaryIndexUpdates=[{"Create": index}],
-        )
-    # When bob reads the history, he gets it all the same
-    chat.take(bob)
-    chat.send(bob, {"action": "history", "conversationId": conversation})
-    [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
-    assert [m["messageId"] for m in page["messages"]] == ["m2", "m1", "m0"]
-    assert tables.messages.history_index == told
+    chat.api.post_to_connection = die
+    with pytest.raises(Crash):
+        chat.send(alice, send_frame("m1", "bob"))
+    del chat.api.post_to_connection
+    assert chat.message("m1")["pendingFor"] == "bob" and "leaseUntil" in chat.message("m1")
+    # When bob syncs while the dead invocation's lease runs, the message is left to it
+    chat.send(laptop, {"action": "sync"})
+    assert sync_complete(chat.take(laptop)) == {"count": 0, "more": False}
+    # Then once the lease has run out, sync delivers it: nothing was stranded
+    chat.later(MAX_LEASE_MS / 1000 + 1)
+    chat.send(laptop, {"action": "sync"})
+    assert messages(chat.frames(laptop)) == ["m1"] and chat.message("m1")["status"] == "delivered"
+    assert receipts(chat.frames(alice)) == [("m1", "delivered")]
 
 
-def test_a_batch_read_whose_last_retry_gets_every_key_is_kept(chat, monkeypatch):
-    alice = chat.online("alice")
-    chat.send(alice, send_frame("m0", "bob"))
-    real, calls = chat.client.batch_get_item, []
+def test_a_device_that_synced_while_a_failed_send_held_the_message_still_gets_it(chat):
+    # Given bob's old laptop connection is dead (410), and bob reconnects while alice's send is posting to it
+    alice, old = chat.online("alice"), chat.online("bob")
+    chat.later(60)
+    chat.api.gone.add(old)
+    new = {}
 
-    def unprocessed_four_times(**request):
-        calls.append(request)
-        if len(calls) < 5:  # DynamoDB processed none of them, this time
-            return {"Responses": {}, "UnprocessedKeys": request["RequestItems"]}
-        return real(**request)
+    def reconnect_and_sync(connection_id):
+        if connection_id == old and not new:
+            new["id"] = chat.online("bob")
+            chat.send(new["id"], {"action": "sync"})  # the send holds the message: this sync skips it
 
-    monkeypatch.setattr(chat.client, "batch_get_item", unprocessed_four_times)
-    monkeypatch.setattr("chat.dynamo.time.sleep", lambda s: None)
-    assert list(chat.tables.messages.get_many(["m0"])) == ["m0"] and len(calls) == 5
+    chat.api.before_post = reconnect_and_sync
+    chat.send(alice, send_frame("m1", "bob"))
+    # Then the send, seeing every post fail, looks again and delivers to the new connection, once
+    skipped, delivered = chat.frames(new["id"])
+    assert skipped == {"type": "syncComplete", "data": {"count": 0, "more": False}}
+    assert delivered["type"] == "message" and delivered["data"]["messageId"] == "m1"
+    assert chat.message("m1")["status"] == "delivered"
+    assert chat.frames(alice) == [ack("m1", "delivered")]
 
 
-def test_a_retry_of_the_send_racing_its_delete_leaves_no_words_behind(chat, monkeypatch):
-    # Given m1 stored, and its sender's retry of the send storing its words again just
-    # after the delete took them away (the retry then finds the row not yet deleted)
-    alice, bob = chat.online("alice"), chat.online("bob")
-    chat.send(alice, send_frame("m1", "bob", "take this back"))
-    [words] = chat.client.scan(TableName=chat.settings.contents_table)["Items"]  # tests only; the app never scans
-    drop, calls = chat.tables.messages.drop_content, []
+def test_a_post_that_times_out_is_not_repeated_to_the_same_connection(chat):
+    # Given bob's laptop (no ack mode) answering a post late: it times out, though the frame arrives
+    alice, laptop = chat.online("alice"), chat.online("bob")
+    chat.api.slow.add(laptop)
+    chat.send(alice, send_frame("m1", "bob"))
+    # Then the send does not post it again to that connection (that would be a second copy)
+    assert messages(chat.frames(laptop)) == ["m1"]
+    # and, not knowing it arrived, leaves it waiting: the sender is not told delivered
+    assert chat.frames(alice) == [ack("m1", "sent")] and chat.message("m1")["pendingFor"] == "bob"
 
-    def then_the_retry_stores_them_again(message_id, sender_id):
-        drop(message_id, sender_id)
-        calls.append(message_id)
-        if len(calls) == 1:
-            chat.client.put_item(TableName=chat.settings.contents_table, Item=words)
 
-    monkeypatch.setattr(chat.tables.messages, "drop_content", then_the_retry_stores_them_again)
-    # When alice deletes it
-    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
-    # Then its words are gone from the table, and nobody reads them
-    assert chat.items("contents") == []
-    chat.take(bob)
-    chat.send(bob, {"action": "history", "conversationId": chat.message("m1")["conversationId"]})
-    [page] = [f["data"] for f in chat.take(bob) if f["type"] == "history"]
-    assert [(m["messageId"], m.get("isDeleted"), m.get("content")) for m in page["messages"]] == [("m1", True, None)]
+def test_a_failure_after_confirming_still_tells_the_sender_delivered(chat, monkeypatch):
+    # Given bob online without ack mode, and the lookup of alice's other devices failing
+    alice, laptop = chat.online("alice"), chat.online("bob")
+    lookup = chat.tables.connections.of_user
+
+    def failing_for_alice(user):
+        if user == "alice":
+            raise RuntimeError("throttled")
+        return lookup(user)
+
+    monkeypatch.setattr(chat.tables.connections, "of_user", failing_for_alice)
+    # When alice sends, the post to bob's laptop confirms it
+    chat.send(alice, send_frame("m1", "bob"))
+    assert messages(chat.frames(laptop)) == ["m1"] and chat.message("m1")["status"] == "delivered"
+    # Then the ack says so: no receipt will ever follow for it
+    assert chat.frames(alice) == [ack("m1", "delivered")]

@@ -1,10 +1,13 @@
-"""sync, markRead and deleteMessage; status only moves forward."""
+"""sync: what waits for the caller, oldest first: once, for a device without ack mode;
+again and again until a device confirms it, in ack mode (markDelivered), so a phone whose
+socket died without a close frame loses nothing. A sync that runs out of time or fails
+to post stops with more, and continues from its cursor without a gap or a repeat."""
 
 from __future__ import annotations
 
-import json
+import pytest
 
-from harness import messages, receipts, send_frame, sync_complete
+from harness import TimeFor, confirm, messages, receipts, send_frame, sync_complete
 
 
 def test_sync_delivers_everything_waiting_oldest_first_exactly_once(chat):
@@ -81,104 +84,6 @@ def test_sync_into_a_dead_connection_marks_nothing_delivered(chat):
     assert chat.frames(bob) == []  # no syncComplete either: there is nobody to tell
 
 
-def test_mark_read_moves_to_read_and_sends_the_sender_a_read_receipt(chat):
-    alice, bob = chat.online("alice"), chat.online("bob")
-    chat.send(alice, send_frame("m1", "bob", conversationId="conv-1"))
-    chat.send(alice, send_frame("m2", "bob", conversationId="conv-1"))
-    chat.take(alice)
-    chat.send(bob, {"action": "markRead", "messageIds": ["m1", "m2"]})
-    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})  # again: no second receipt
-    assert receipts(chat.frames(alice)) == [("m1", "read"), ("m2", "read")]
-    assert chat.frames(alice)[0] == {
-        "type": "receipt",
-        "data": {"messageId": "m1", "conversationId": "conv-1", "status": "read"},
-    }
-    assert [chat.message(m)["status"] for m in ("m1", "m2")] == ["read", "read"]
-
-
-def test_only_the_recipient_can_mark_read_and_a_mixed_batch_changes_nothing(chat):
-    alice, _bob, mallory = chat.online("alice"), chat.online("bob"), chat.online("mallory")
-    chat.send(alice, send_frame("m1", "bob"))
-    chat.send(alice, send_frame("m2", "mallory"))
-    chat.take(alice)
-    chat.take(mallory)
-    chat.send(mallory, {"action": "markRead", "messageIds": ["m2", "m1"]})
-    [error] = chat.frames(mallory)
-    assert error["data"]["code"] == "FORBIDDEN" and error["data"]["messageId"] == "m1"
-    assert [chat.message(m)["status"] for m in ("m1", "m2")] == ["delivered", "delivered"]
-    assert chat.frames(alice) == []
-
-
-def test_mark_read_of_a_message_that_does_not_exist_is_forbidden(chat):
-    bob = chat.online("bob")
-    chat.send(bob, {"action": "markRead", "messageIds": ["nope"]})
-    assert chat.frames(bob)[0]["data"]["code"] == "FORBIDDEN"
-
-
-def test_an_early_markRead_never_swallows_the_message(chat):
-    # Given a message bob has not received (he was offline)
-    alice = chat.online("alice")
-    chat.send(alice, send_frame("m1", "bob", "the content"))
-    chat.take(alice)
-    # When a device of bob's marks it read before it has it (say, from a notification)
-    bob = chat.online("bob")
-    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
-    # Then alice hears delivered before read, both from that invocation
-    assert receipts(chat.take(alice)) == [("m1", "delivered"), ("m1", "read")]
-    # And bob's sync still brings the content, once, and the status stays read
-    chat.send(bob, {"action": "sync"})
-    chat.send(bob, {"action": "sync"})
-    [message] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
-    assert message["content"] == "the content" and message["status"] == "read"
-    assert chat.message("m1")["status"] == "read" and "pendingFor" not in chat.message("m1")
-    assert chat.frames(alice) == []  # no second delivered receipt when sync confirms it
-
-
-def test_the_sender_deletes_and_every_live_connection_of_both_users_is_told(chat):
-    alice, alice_laptop, bob = chat.online("alice"), chat.online("alice"), chat.online("bob")
-    chat.send(alice, send_frame("m1", "bob", "secret", replyToContent="quoted", conversationId="conv-1"))
-    for conn in (alice, alice_laptop, bob):
-        chat.take(conn)
-    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
-    notice = {"type": "messageDeleted", "data": {"messageId": "m1", "conversationId": "conv-1"}}
-    assert chat.frames(bob) == [notice]
-    assert chat.frames(alice_laptop) == [notice]
-    assert chat.frames(alice) == [notice]  # the caller's confirmation
-    stored = chat.message("m1")
-    assert stored["isDeleted"] is True and "content" not in stored and "replyToContent" not in stored
-    # and the words are gone from every table, not only hidden
-    assert "secret" not in json.dumps(chat.items("messages") + chat.items("contents"))
-
-
-def test_a_deleted_reply_quote_leaves_the_stored_reply_too(chat):
-    alice, bob = chat.online("alice"), chat.online("bob")
-    chat.send(bob, send_frame("m0", "alice", "regrettable"))
-    chat.send(alice, send_frame("m1", "bob", "what?", replyToMessageId="m0"))
-    chat.send(bob, {"action": "deleteMessage", "messageId": "m0"})
-    assert "regrettable" not in json.dumps(chat.items("messages") + chat.items("contents"))
-    assert chat.message("m1")["content"] == "what?" and chat.message("m1")["replyToMessageId"] == "m0"
-
-
-def test_only_the_sender_can_delete(chat):
-    alice, bob = chat.online("alice"), chat.online("bob")
-    chat.send(alice, send_frame("m1", "bob", "keep me"))
-    chat.take(bob)
-    chat.send(bob, {"action": "deleteMessage", "messageId": "m1"})
-    assert chat.frames(bob)[0]["data"] == {
-        "code": "FORBIDDEN",
-        "message": "only the sender can delete a message",
-        "messageId": "m1",
-    }
-    assert chat.message("m1")["content"] == "keep me" and chat.message("m1")["isDeleted"] is False
-
-
-def test_deleting_a_message_that_does_not_exist_creates_nothing(chat):
-    alice = chat.online("alice")
-    chat.send(alice, {"action": "deleteMessage", "messageId": "ghost"})
-    assert chat.frames(alice)[0]["data"]["code"] == "FORBIDDEN"
-    assert chat.items("messages") == []
-
-
 def test_a_message_deleted_before_delivery_is_not_synced(chat):
     alice = chat.online("alice")
     chat.send(alice, send_frame("m1", "bob"))
@@ -188,31 +93,137 @@ def test_a_message_deleted_before_delivery_is_not_synced(chat):
     assert messages(chat.frames(bob)) == []
 
 
-def test_a_deleted_message_cannot_be_marked_read_and_its_sender_hears_nothing(chat):
-    # Given a message deleted before bob ever had it
-    alice = chat.online("alice")
-    chat.send(alice, send_frame("m1", "bob", "never mind"))
-    chat.send(alice, {"action": "deleteMessage", "messageId": "m1"})
+def test_a_phone_that_died_before_confirming_gets_the_message_again_on_its_next_sync(chat):
+    # Given bob's phone received m1 in ack mode, then lost its network without a close frame
+    alice, phone = chat.online("alice"), chat.online("bob", ack=True)
+    chat.send(alice, send_frame("m1", "bob", "don't lose me"))
+    assert messages(chat.frames(phone)) == ["m1"]  # posted: the gateway took it for the dead socket
     chat.take(alice)
-    # When bob marks it read anyway
-    bob = chat.online("bob")
-    chat.send(bob, {"action": "markRead", "messageIds": ["m1"]})
-    # Then nothing changes and alice hears no receipt for a message nobody got
-    assert chat.frames(alice) == [] and chat.message("m1")["status"] == "sent"
+    # When it reconnects (or bob opens another device) and syncs
+    again = chat.online("bob", ack=True)
+    chat.send(again, {"action": "sync"})
+    # Then the message comes again, and the sender still has no false receipt
+    assert messages(chat.frames(again)) == ["m1"] and sync_complete(chat.frames(again)) == {"count": 1, "more": False}
+    assert chat.frames(alice) == []
+    # And once confirmed, the next sync brings nothing, and the sender hears delivered exactly once
+    chat.send(again, confirm("m1"))
+    chat.take(again)
+    chat.send(again, {"action": "sync"})
+    assert chat.frames(again) == [{"type": "syncComplete", "data": {"count": 0, "more": False}}]
+    assert receipts(chat.frames(alice)) == [("m1", "delivered")]
 
 
-def test_deleting_a_message_removes_its_text_from_the_replies_that_quote_it(chat):
-    # Given bob offline, and alice's message m0 quoted in her own reply m1 and in carol's reply
-    alice, carol = chat.online("alice"), chat.online("carol")
-    chat.send(alice, send_frame("m0", "bob", "my password is hunter2", senderName="Alice"))
-    chat.send(alice, send_frame("m1", "bob", "oops", replyToMessageId="m0"))
-    chat.send(carol, send_frame("c0", "carol", "hm"))
-    # When alice deletes m0
-    chat.send(alice, {"action": "deleteMessage", "messageId": "m0"})
-    # Then bob's sync brings the reply without the deleted text, and nothing stored keeps it
-    bob = chat.online("bob")
+def test_an_ack_mode_sync_changes_nothing(chat):
+    alice = chat.online("alice")
+    chat.send(alice, send_frame("m1", "bob"))
+    before = chat.message("m1")
+    phone = chat.online("bob", ack=True)
+    chat.send(phone, {"action": "sync"})
+    chat.send(phone, {"action": "sync"})
+    assert messages(chat.frames(phone)) == ["m1", "m1"]  # at least once: clients dedupe by messageId
+    assert chat.message("m1") == before
+
+
+def test_a_stopped_sync_continues_from_its_cursor_without_repeats(chat):
+    # Given nine messages waiting for bob's ack-mode phone, and a function with time for four
+    alice = chat.online("alice")
+    ids = [f"m{i}" for i in range(9)]
+    for mid in ids:
+        chat.send(alice, send_frame(mid, "bob"))
+    phone = chat.online("bob", ack=True)
+
+    # When it syncs, it stops with more and a cursor; syncing from the cursor continues
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=1 + 4))  # (its page, then four messages)
+    first = chat.take(phone)
+    done = sync_complete(first)
+    assert messages(first) == ids[:4] and done["count"] == 4 and done["more"] is True
+    chat.send(phone, {"action": "sync", "after": done["next"]}, context=TimeFor(checks=1 + 4))
+    second = chat.take(phone)
+    chat.send(phone, {"action": "sync", "after": sync_complete(second)["next"]})
+    third = chat.frames(phone)
+    # Then every message came once, in order, and the last sync says there is no more
+    assert messages(first) + messages(second) + messages(third) == ids
+    assert sync_complete(third) == {"count": 1, "more": False}
+
+
+@pytest.mark.parametrize("after", [7, "", "not-a-cursor", "W1tdXQ", "x" * 600], ids=repr)
+def test_a_cursor_that_is_not_a_syncComplete_cursor_is_a_bad_request(chat, after):
+    phone = chat.online("bob", ack=True)
+    chat.send(phone, {"action": "sync", "after": after})
+    [error] = chat.frames(phone)
+    assert error["data"]["code"] == "BAD_REQUEST" and "'after'" in error["data"]["message"]
+
+
+@pytest.mark.parametrize("ack_mode", [True, False], ids=["ack mode", "without ack mode"])
+def test_a_sync_whose_post_fails_without_a_410_ends_with_more_and_continues(chat, ack_mode):
+    # Given three messages waiting, and a connection whose second post fails with a 500
+    alice = chat.online("alice")
+    for mid in ("m1", "m2", "m3"):
+        chat.send(alice, send_frame(mid, "bob"))
+    device = chat.online("bob", ack=ack_mode)
+    posts = []
+
+    def fail_the_second(connection_id):
+        if connection_id != device:
+            return
+        posts.append(connection_id)
+        if len(posts) == 2:
+            chat.api.broken.add(device)
+        elif len(posts) == 3:
+            chat.api.broken.discard(device)
+
+    chat.api.before_post = fail_the_second
+    # When it syncs, the sync stops there and says so, with where to continue
+    chat.send(device, {"action": "sync"})
+    first = chat.take(device)
+    assert messages(first) == ["m1"]
+    done = sync_complete(first)
+    assert done["count"] == 1 and done["more"] is True
+    # Then continuing from the cursor brings the rest, the failed one included
+    chat.send(device, {"action": "sync", "after": done["next"]})
+    assert messages(chat.frames(device)) == ["m2", "m3"]
+    assert sync_complete(chat.frames(device)) == {"count": 2, "more": False}
+
+
+def test_a_sync_without_time_to_read_its_next_page_stops_before_reading_it(chat):
+    # Given 101 messages waiting for bob's phone: two pages
+    alice = chat.online("alice")
+    for i in range(101):
+        chat.send(alice, send_frame(f"m{i:03}", "bob"))
+    phone = chat.online("bob", ack=True)
+    # When the function has time for the first page and its messages only
+    chat.requests.reset()
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=1 + 100))
+    # Then it stops before the second page's reads (which could take longer than the time left)
+    done = sync_complete(chat.take(phone))
+    assert done["count"] == 100 and done["more"] is True
+    assert chat.requests.calls["Query"] == 1 and chat.requests.calls["BatchGetItem"] == 1
+    chat.send(phone, {"action": "sync", "after": done["next"]})
+    assert messages(chat.take(phone)) == ["m100"]
+
+
+@pytest.mark.parametrize("message_id", ["😀" * 128, "\x01" * 128, "é" * 128], ids=["emoji", "controls", "accents"])
+def test_the_cursor_of_the_longest_message_id_is_accepted_back(chat, message_id):
+    # Given a sync that stops right after a message whose id is as long as ids may be
+    alice = chat.online("alice")
+    chat.send(alice, send_frame(message_id, "bob"))
+    chat.send(alice, send_frame("after", "bob"))
+    phone = chat.online("bob", ack=True)
+
+    chat.send(phone, {"action": "sync"}, context=TimeFor(checks=2))  # its page, its first message
+    done = sync_complete(chat.take(phone))
+    # Then the server accepts the cursor it gave
+    chat.send(phone, {"action": "sync", "after": done["next"]})
+    assert messages(chat.frames(phone)) == ["after"]
+
+
+def test_a_message_whose_words_went_while_it_was_read_is_shown_as_deleted(chat):
+    # Given a row whose content is gone (deleted between reading the row and its content)
+    alice, bob = chat.online("alice"), chat.online("bob", ack=True)
+    chat.send(alice, send_frame("m1", "bob", "soon gone"))
+    chat.client.delete_item(TableName=chat.settings.contents_table, Key={"messageId": {"S": "m1"}})
+    chat.take(bob)
+    # Then a sync shows a tombstone, never a message without content
     chat.send(bob, {"action": "sync"})
-    [reply] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
-    assert reply["messageId"] == "m1" and reply["replyToMessageId"] == "m0"
-    assert "replyToContent" not in reply and "replyToSenderName" not in reply
-    assert not [item for item in chat.items("messages") if "hunter2" in json.dumps(item)]
+    [data] = [f["data"] for f in chat.frames(bob) if f["type"] == "message"]
+    assert data["isDeleted"] is True and "content" not in data

@@ -9,6 +9,7 @@ import pytest
 from moto import mock_aws
 
 from chat import aws
+from chat.actions import MAX_LEASE_MS
 from chat.aws import WORST_DYNAMODB_MS, WORST_POST_MS, OutOfTime
 from chat.tokens import JWKS_WORST_MS
 from harness import Chat, ack, send_frame
@@ -103,3 +104,14 @@ def test_a_send_whose_time_runs_out_answers_and_its_retry_stores_it_once(dynamod
     chat.send(bob, {"action": "sync"})
     received = [f for f in chat.frames(bob) if f["type"] == "message"]
     assert {f["data"]["messageId"] for f in received} == {"m1"}
+
+
+def test_the_slowest_sync_step_and_a_lease_fit_the_message_functions_time_limit(dev_template):
+    # The message function's limit, from the template
+    [timeout_s] = [f["timeout"] for f in functions(dev_template).values() if f["handler"] == "message.handler"]
+    # One message in a sync without ack mode (lease, post, confirm) and the closing syncComplete,
+    # every call at its slowest, must fit, leaving a sync at least 10 s of work per invocation
+    slowest_step = WORST_DYNAMODB_MS + WORST_POST_MS + WORST_DYNAMODB_MS + WORST_POST_MS
+    assert timeout_s * 1000 - slowest_step >= 10_000
+    # A lease taken without a Lambda deadline outlasts any invocation
+    assert MAX_LEASE_MS > timeout_s * 1000
