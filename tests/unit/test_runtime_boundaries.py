@@ -1,5 +1,6 @@
 """Cold-start rules: importing a handler makes no network call and needs no boto3;
-the Lambda code never imports aws_cdk."""
+the Lambda code never imports aws_cdk. And the clients it makes then: where they post,
+and how long a call can take at its slowest."""
 
 from __future__ import annotations
 
@@ -53,9 +54,24 @@ def test_the_management_client_uses_the_stage_endpoint_unless_boto3s_override_is
     aws.management_api.cache_clear()
 
 
-def test_clients_use_short_timeouts_and_standard_retries():
+def test_each_clients_slowest_call_is_the_worst_case_the_time_limits_count_on(monkeypatch):
     from chat import aws
 
-    config = aws.dynamodb().meta.config
-    assert config.connect_timeout <= 2 and config.read_timeout <= 5
-    assert config.retries["mode"] == "standard"
+    # Given the three clients the functions make, as botocore holds their settings
+    monkeypatch.delenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", raising=False)
+    aws.management_api.cache_clear()
+    clients = {
+        "dynamodb": (aws.dynamodb(), aws.WORST_DYNAMODB_MS),
+        "events": (aws.events(), aws.WORST_EVENTS_MS),
+        "@connections": (aws.management_api("https://abc.execute-api.us-east-1.amazonaws.com/p"), aws.WORST_POST_MS),
+    }
+    aws.management_api.cache_clear()
+    for name, (client, worst_ms) in clients.items():
+        config = client.meta.config
+        # When every attempt of a call times out, with the wait chat/aws.py allows for before each retry
+        assert config.retries["mode"] == "standard"
+        attempts = config.retries["total_max_attempts"]
+        timeouts_s = attempts * (config.connect_timeout + config.read_timeout)
+        slowest_ms = 1000 * (timeouts_s + (attempts - 1) * aws.RETRY_BACKOFF_S)
+        # Then the call takes as long as the time limits allow for it (chat/aws.py), and no longer
+        assert slowest_ms == worst_ms, name
