@@ -52,6 +52,14 @@ $(error $(STATE_IN_USE))
 endif
 endif
 
+# make token: USER must be given on its command line (the shell's $USER, maybe empty, is
+# not whom you mean); said at once, before anything is installed
+ifneq ($(filter token,$(MAKECMDGOALS)),)
+ifneq ($(origin USER) $(if $(strip $(USER)),set),command line set)
+$(error make token USER=<user id>: which user the token is for (make -s token USER=alice))
+endif
+endif
+
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
@@ -103,10 +111,7 @@ local: install
 	@python -m local run --cdk-out $(LOCAL_DIR)/cdk.out --state-dir $(LOCAL_DIR) --port $(PORT) \
 		$(if $(FRESH),--fresh) $(LOCAL_ARGS)
 
-# USER must be given on the command line: the shell's $$USER (maybe empty) is not whom you mean
 token: install
-	@test "$(origin USER)" = "command line" -a -n "$(USER)" || { \
-		echo "make token USER=<user id>: which user the token is for (make -s token USER=alice)" >&2; exit 2; }
 	@python -m local token "$(USER)" --port $(PORT) --state-dir $(LOCAL_DIR)
 
 bench: install
