@@ -1,6 +1,8 @@
 """The local stack (`make local`): the synthesized template run on this machine.
 
-__main__.py        the command line: python -m local run | token
+__main__.py        the command line: python -m local run | token | check-state
+defaults.py        the options' defaults (workers, idle timeout, handshake delay): standard library only
+state_lock.py      one stack per state directory: a second make local stops at once, saying why
 stack.py           reads cdk.out and starts the parts below, in order
 template.py        what the template says: tables, functions, routes, stage
 dynamodb.py        dynalite, the DynamoDB-compatible server, and the IAM check the functions reach it through
